@@ -1,0 +1,52 @@
+# dnabert-cpu front door. Every target installs missing Debian packages first
+# (tools/setup-deps.sh), then configures and builds with CMake.
+SHELL := /bin/bash
+BUILD_DIR  ?= build
+BUILD_TYPE ?= Release
+JOBS       ?= $(shell nproc)
+DEBIAN_PACKAGES := g++ cmake make libdnnl-dev libxsimd-dev \
+                   doctest-dev zlib1g-dev libcli11-dev nlohmann-json3-dev
+FUZZ_PACKAGES   := clang libclang-rt-14-dev
+
+.PHONY: all build setup test asan-test demo bench fuzz clean
+
+all: build
+
+setup:
+	@bash tools/setup-deps.sh $(DEBIAN_PACKAGES)
+
+$(BUILD_DIR)/CMakeCache.txt: | setup
+	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
+
+build: setup $(BUILD_DIR)/CMakeCache.txt
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+test: build
+	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
+
+asan-test: setup
+	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DDNABERT_SANITIZE=ON
+	cmake --build build-asan -j $(JOBS)
+	cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	  ctest --output-on-failure -j $(JOBS)
+
+demo: build
+	bash tools/demo.sh $(BUILD_DIR)
+
+bench: build
+	bash bench/run.sh $(BUILD_DIR)
+
+# libFuzzer target for the FASTA/FASTQ parser, outside the normal build: only
+# the parser's own sources, clang with ASan+UBSan. FUZZ_SECONDS=0 just builds.
+FUZZ_SECONDS ?= 60
+fuzz:
+	@bash tools/setup-deps.sh $(FUZZ_PACKAGES) zlib1g-dev
+	mkdir -p build-fuzz/corpus
+	clang++ -std=c++20 -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
+	  -fno-sanitize-recover=undefined -I. io/fasta.cpp tests/fuzz/fuzz_fasta.cpp -lz -o build-fuzz/fuzz_fasta
+	if [[ "$(FUZZ_SECONDS)" != 0 ]]; then \
+	  ./build-fuzz/fuzz_fasta -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
+	    -artifact_prefix=build-fuzz/ build-fuzz/corpus tests/fuzz/corpus; fi
+
+clean:
+	rm -rf $(BUILD_DIR) build-asan build-fuzz

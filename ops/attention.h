@@ -1,0 +1,21 @@
+// Multi-head scaled-dot-product attention, as HF BERT computes it.
+#pragma once
+#include "engine/rng.h"
+#include "engine/tape.h"
+
+namespace dnabert::ops {
+
+// q, k, v: [B, T, H] with the NH heads side by side (H = NH·D), the layout a
+// linear layer emits. mask: [B, T] additive (0 = attend, a large negative
+// number such as -FLT_MAX = padding), or undefined for no mask.
+// Per head: P = softmax(q kᵀ / √D + mask), P' = dropout(P, p), out = P' v.
+// Returns [B, T, H].
+engine::Tensor attention(engine::Tape& tape, const engine::Tensor& q, const engine::Tensor& k,
+                         const engine::Tensor& v, int num_heads, const engine::Tensor& mask, float dropout_p = 0.0f,
+                         const engine::Rng& rng = engine::Rng());
+
+// The additive mask for a [B, T] 0/1 attention mask (1 = real token):
+// 0 where 1, -FLT_MAX where 0 (HF's torch.finfo(float32).min).
+engine::Tensor additive_mask(engine::Tape& tape, const engine::Tensor& attention_mask01);
+
+}  // namespace dnabert::ops

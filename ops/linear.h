@@ -1,0 +1,17 @@
+// Dense layers and batched matrix products.
+#pragma once
+#include "engine/tape.h"
+
+namespace dnabert::ops {
+
+// y[..., out] = x[..., in] · wᵀ + b, with w: [out, in] (HF layout), b: [out]
+// or undefined. Backward: dx = dy·w, dw += dyᵀ·x, db += Σ_rows dy.
+engine::Tensor linear(engine::Tape& tape, const engine::Tensor& x, const engine::Tensor& w,
+                      const engine::Tensor& b = engine::Tensor());
+
+// c[..., M, N] = op(a) · op(b) over matching leading (batch) dimensions, where
+// op(a) is a[..., M, K] or, with trans_a, the transpose of a[..., K, M].
+engine::Tensor matmul(engine::Tape& tape, const engine::Tensor& a, const engine::Tensor& b, bool trans_a = false,
+                      bool trans_b = false);
+
+}  // namespace dnabert::ops

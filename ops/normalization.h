@@ -1,0 +1,15 @@
+// LayerNorm and softmax over the last dimension.
+#pragma once
+#include "engine/tape.h"
+
+namespace dnabert::ops {
+
+// y = (x - μ) / √(σ² + eps) · gamma + beta over the last dimension H
+// (BERT: eps = 1e-12). gamma, beta: [H].
+engine::Tensor layer_norm(engine::Tape& tape, const engine::Tensor& x, const engine::Tensor& gamma,
+                          const engine::Tensor& beta, float eps);
+
+// y = softmax(x) over the last dimension; dx = y ⊙ (dy - Σ dy ⊙ y)
+engine::Tensor softmax(engine::Tape& tape, const engine::Tensor& x);
+
+}  // namespace dnabert::ops

@@ -1,0 +1,347 @@
+// Every op: a finite-difference gradient check (tests/gradcheck.h explains the
+// tolerance), forward values against a double-precision reference, and the
+// error a misuse raises. ctest runs this file once per kernel path.
+#include <doctest/doctest.h>
+
+#include <cfloat>
+#include <cmath>
+
+#include "engine/threads.h"
+#include "ops/ops.h"
+#include "tests/gradcheck.h"
+
+using namespace dnabert;
+using namespace dnabert::testing;
+using engine::Rng;
+
+namespace {
+
+Tensor ints(const Dims& shape, const std::vector<int32_t>& v) { return Tensor::from_ints(shape, v); }
+
+void check_close(const std::vector<float>& got, const std::vector<double>& want, double tol) {
+  REQUIRE(got.size() == want.size());
+  double worst = 0.0;
+  size_t at = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    double e = std::fabs(got[i] - want[i]) / std::max(1.0, std::fabs(want[i]));
+    if (e > worst) worst = e, at = i;
+  }
+  INFO("worst relative error " << worst << " at " << at << ": got " << got[at] << " want " << want[at]);
+  CHECK(worst <= tol);
+}
+
+// Naive double-precision attention for one batch: q, k, v [B, T, H].
+std::vector<double> attention_ref(const Tensor& q, const Tensor& k, const Tensor& v, int NH,
+                                  const std::vector<float>* mask) {
+  const int64_t B = q.dim(0), T = q.dim(1), H = q.dim(2), D = H / NH;
+  auto Q = q.to_vector(), Kv = k.to_vector(), V = v.to_vector();
+  std::vector<double> out(static_cast<size_t>(B * T * H), 0.0);
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t h = 0; h < NH; ++h)
+      for (int64_t i = 0; i < T; ++i) {
+        std::vector<double> s(static_cast<size_t>(T));
+        double mx = -1e300;
+        for (int64_t j = 0; j < T; ++j) {
+          double d = 0;
+          for (int64_t e = 0; e < D; ++e) d += double(Q[(b * T + i) * H + h * D + e]) * Kv[(b * T + j) * H + h * D + e];
+          s[j] = d / std::sqrt(double(D)) + (mask ? (*mask)[b * T + j] : 0.0);
+          mx = std::max(mx, s[j]);
+        }
+        double z = 0;
+        for (auto& x : s) z += (x = std::exp(x - mx));
+        for (int64_t e = 0; e < D; ++e) {
+          double acc = 0;
+          for (int64_t j = 0; j < T; ++j) acc += s[j] / z * V[(b * T + j) * H + h * D + e];
+          out[(b * T + i) * H + h * D + e] = acc;
+        }
+      }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("linear: forward matches a double reference and gradients check") {
+  Tensor x = random_tensor({2, 3, 5}, 1), w = random_tensor({4, 5}, 2), b = random_tensor({4}, 3);
+  Arena arena;
+  Tape tape(arena, Tape::Mode::Inference);
+  auto y = ops::linear(tape, x, w, b).to_vector();
+  auto X = x.to_vector(), Wv = w.to_vector(), Bv = b.to_vector();
+  std::vector<double> want(24);
+  for (int r = 0; r < 6; ++r)
+    for (int o = 0; o < 4; ++o) {
+      double s = Bv[o];
+      for (int i = 0; i < 5; ++i) s += double(X[r * 5 + i]) * Wv[o * 5 + i];
+      want[r * 4 + o] = s;
+    }
+  check_close(y, want, 1e-6);
+  CHECK_GRADCHECK(gradcheck([](Tape& t, const std::vector<Tensor>& in) { return ops::linear(t, in[0], in[1], in[2]); },
+                            {x, w, b}));
+  // Without bias.
+  CHECK_GRADCHECK(gradcheck([](Tape& t, const std::vector<Tensor>& in) { return ops::linear(t, in[0], in[1]); },
+                            {random_tensor({7, 3}, 4), random_tensor({2, 3}, 5)}));
+}
+
+TEST_CASE("matmul: batched, every transpose combination") {
+  for (bool ta : {false, true})
+    for (bool tb : {false, true}) {
+      CAPTURE(ta);
+      CAPTURE(tb);
+      const int64_t M = 3, N = 4, Kd = 5;
+      Tensor a = random_tensor(ta ? Dims{2, Kd, M} : Dims{2, M, Kd}, 10);
+      Tensor b = random_tensor(tb ? Dims{2, N, Kd} : Dims{2, Kd, N}, 11);
+      Arena arena;
+      Tape tape(arena, Tape::Mode::Inference);
+      auto c = ops::matmul(tape, a, b, ta, tb).to_vector();
+      auto A = a.to_vector(), Bv = b.to_vector();
+      std::vector<double> want(2 * M * N);
+      for (int64_t z = 0; z < 2; ++z)
+        for (int64_t i = 0; i < M; ++i)
+          for (int64_t j = 0; j < N; ++j) {
+            double s = 0;
+            for (int64_t kk = 0; kk < Kd; ++kk)
+              s += double(A[z * M * Kd + (ta ? kk * M + i : i * Kd + kk)]) * Bv[z * Kd * N + (tb ? j * Kd + kk : kk * N + j)];
+            want[z * M * N + i * N + j] = s;
+          }
+      check_close(c, want, 1e-6);
+      CHECK_GRADCHECK(gradcheck(
+          [ta, tb](Tape& t, const std::vector<Tensor>& in) { return ops::matmul(t, in[0], in[1], ta, tb); }, {a, b}));
+    }
+}
+
+TEST_CASE("add and residual") {
+  CHECK_GRADCHECK(gradcheck([](Tape& t, const std::vector<Tensor>& in) { return ops::add(t, in[0], in[1]); },
+                            {random_tensor({3, 7}, 20), random_tensor({3, 7}, 21)}));
+  // A residual: x + f(x) sends gradient along both paths into x.
+  CHECK_GRADCHECK(gradcheck(
+      [](Tape& t, const std::vector<Tensor>& in) { return ops::add(t, in[0], ops::gelu(t, in[0])); },
+      {random_tensor({2, 9}, 22)}));
+  CHECK_GRADCHECK(gradcheck([](Tape& t, const std::vector<Tensor>& in) { return ops::mul_scalar(t, in[0], -2.5f); },
+                            {random_tensor({11}, 23)}));
+}
+
+TEST_CASE("gelu is the exact erf form") {
+  Tensor x = Tensor::from_vector({6}, {-3.0f, -1.0f, -0.1f, 0.0f, 0.5f, 2.0f});
+  Arena arena;
+  Tape tape(arena, Tape::Mode::Inference);
+  auto y = ops::gelu(tape, x).to_vector();
+  std::vector<double> want;
+  for (double v : {-3.0, -1.0, -0.1, 0.0, 0.5, 2.0}) want.push_back(0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0))));
+  check_close(y, want, 2e-6);
+  // The tanh approximation differs from the exact form by ~1e-4 near ±1: make sure we are not using it.
+  double tanh_approx = 0.5 * -1.0 * (1 + std::tanh(std::sqrt(2 / M_PI) * (-1.0 + 0.044715 * -1.0)));
+  CHECK(std::fabs(y[1] - want[1]) < std::fabs(tanh_approx - want[1]) / 10);
+  CHECK_GRADCHECK(gradcheck([](Tape& t, const std::vector<Tensor>& in) { return ops::gelu(t, in[0]); },
+                            {random_tensor({4, 37}, 30, 2.0f)}));
+}
+
+TEST_CASE("tanh") {
+  Tensor x = Tensor::from_vector({4}, {-2.0f, -0.3f, 0.0f, 1.5f});
+  Arena arena;
+  Tape tape(arena, Tape::Mode::Inference);
+  check_close(ops::tanh(tape, x).to_vector(), {std::tanh(-2.0), std::tanh(-0.3), 0.0, std::tanh(1.5)}, 2e-6);
+  CHECK_GRADCHECK(gradcheck([](Tape& t, const std::vector<Tensor>& in) { return ops::tanh(t, in[0]); },
+                            {random_tensor({5, 13}, 31)}));
+}
+
+TEST_CASE("layer_norm with a configurable eps") {
+  Tensor x = random_tensor({3, 10}, 40, 3.0f), g = random_tensor({10}, 41), b = random_tensor({10}, 42);
+  for (float eps : {1e-12f, 0.5f}) {
+    CAPTURE(eps);
+    Arena arena;
+    Tape tape(arena, Tape::Mode::Inference);
+    auto y = ops::layer_norm(tape, x, g, b, eps).to_vector();
+    auto X = x.to_vector(), G = g.to_vector(), Bv = b.to_vector();
+    std::vector<double> want(30);
+    for (int r = 0; r < 3; ++r) {
+      double mu = 0, var = 0;
+      for (int c = 0; c < 10; ++c) mu += X[r * 10 + c] / 10.0;
+      for (int c = 0; c < 10; ++c) var += (X[r * 10 + c] - mu) * (X[r * 10 + c] - mu) / 10.0;
+      for (int c = 0; c < 10; ++c) want[r * 10 + c] = (X[r * 10 + c] - mu) / std::sqrt(var + eps) * G[c] + Bv[c];
+    }
+    check_close(y, want, 2e-5);
+  }
+  CHECK_GRADCHECK(gradcheck(
+      [](Tape& t, const std::vector<Tensor>& in) { return ops::layer_norm(t, in[0], in[1], in[2], 1e-12f); },
+      {x, g, b}));
+}
+
+TEST_CASE("softmax") {
+  Tensor x = random_tensor({4, 9}, 50, 2.0f);
+  Arena arena;
+  Tape tape(arena, Tape::Mode::Inference);
+  auto y = ops::softmax(tape, x).to_vector();
+  auto X = x.to_vector();
+  std::vector<double> want(36);
+  for (int r = 0; r < 4; ++r) {
+    double z = 0;
+    for (int c = 0; c < 9; ++c) z += std::exp(double(X[r * 9 + c]));
+    for (int c = 0; c < 9; ++c) want[r * 9 + c] = std::exp(double(X[r * 9 + c])) / z;
+  }
+  check_close(y, want, 1e-6);
+  CHECK_GRADCHECK(gradcheck([](Tape& t, const std::vector<Tensor>& in) { return ops::softmax(t, in[0]); }, {x}));
+}
+
+TEST_CASE("attention with an additive padding mask") {
+  const int64_t B = 2, T = 5, H = 6;
+  const int NH = 2;
+  Tensor q = random_tensor({B, T, H}, 60), k = random_tensor({B, T, H}, 61), v = random_tensor({B, T, H}, 62);
+  // Batch 0 is full; batch 1 has two padded positions.
+  Tensor mask01 = ints({B, T}, {1, 1, 1, 1, 1, 1, 1, 1, 0, 0});
+  Arena arena;
+  Tape tape(arena, Tape::Mode::Inference);
+  Tensor mask = ops::additive_mask(tape, mask01);
+  CHECK(mask.to_vector()[9] == -FLT_MAX);
+  std::vector<float> mv = mask.to_vector();
+  check_close(ops::attention(tape, q, k, v, NH, mask).to_vector(), attention_ref(q, k, v, NH, &mv), 1e-5);
+  check_close(ops::attention(tape, q, k, v, NH, Tensor()).to_vector(), attention_ref(q, k, v, NH, nullptr), 1e-5);
+
+  // Padded keys get no attention: changing them changes nothing in batch 1.
+  Tensor k2 = k.clone(), v2 = v.clone();
+  for (int64_t i = (1 * T + 3) * H; i < B * T * H; ++i) k2.f32()[i] += 5.0f, v2.f32()[i] -= 7.0f;
+  auto o1 = ops::attention(tape, q, k, v, NH, mask).to_vector();
+  auto o2 = ops::attention(tape, q, k2, v2, NH, mask).to_vector();
+  for (int64_t i = T * H; i < B * T * H; ++i) CHECK(o1[i] == o2[i]);
+
+  CHECK_GRADCHECK(gradcheck(
+      [mask](Tape& t, const std::vector<Tensor>& in) { return ops::attention(t, in[0], in[1], in[2], NH, mask); },
+      {q, k, v}));
+  // With dropout on the probabilities (a fixed key, so the mask is the same in every evaluation).
+  CHECK_GRADCHECK(gradcheck(
+      [mask](Tape& t, const std::vector<Tensor>& in) {
+        return ops::attention(t, in[0], in[1], in[2], NH, mask, 0.3f, Rng(5, 6));
+      },
+      {q, k, v}));
+}
+
+TEST_CASE("embedding: gather forward, scatter-add backward with repeated ids") {
+  Tensor table = random_tensor({6, 4}, 70);
+  Tensor ids = ints({2, 3}, {5, 0, 5, 2, 2, 2});
+  Arena arena;
+  Tape tape(arena, Tape::Mode::Inference);
+  auto y = ops::embedding(tape, ids, table).to_vector();
+  auto tv = table.to_vector();
+  for (int c = 0; c < 4; ++c) {
+    CHECK(y[0 * 4 + c] == tv[5 * 4 + c]);
+    CHECK(y[4 * 4 + c] == tv[2 * 4 + c]);
+  }
+  CHECK_GRADCHECK(
+      gradcheck([ids](Tape& t, const std::vector<Tensor>& in) { return ops::embedding(t, ids, in[0]); }, {table}));
+  CHECK_THROWS_WITH_AS(ops::embedding(tape, ints({1}, {6}), table),
+                       "embedding: id 6 at position 0 is outside the table [6, 4]", ShapeError);
+}
+
+TEST_CASE("dropout: rate, scaling, determinism and gradient") {
+  Tensor x = Tensor::full({100000}, 1.0f);
+  Arena arena;
+  Tape tape(arena);
+  auto y = ops::dropout(tape, x, 0.1f, Rng(42, 3)).to_vector();
+  int64_t zeros = 0;
+  for (float v : y) {
+    if (v == 0.0f) ++zeros;
+    else CHECK(v == doctest::Approx(1.0f / 0.9f).epsilon(1e-6));
+  }
+  // Binomial(1e5, 0.1): sd ≈ 95, so ±500 is over 5 sd.
+  CHECK(std::abs(zeros - 10000) < 500);
+  CHECK(ops::dropout(tape, x, 0.1f, Rng(42, 3)).to_vector() == y);
+  CHECK(ops::dropout(tape, x, 0.1f, Rng(42, 4)).to_vector() != y);
+  Tape infer(arena, Tape::Mode::Inference);
+  CHECK(ops::dropout(infer, x, 0.1f, Rng(42, 3)).to_vector() == x.to_vector());
+  CHECK_GRADCHECK(gradcheck(
+      [](Tape& t, const std::vector<Tensor>& in) { return ops::dropout(t, in[0], 0.4f, Rng(9, 1)); },
+      {random_tensor({3, 17}, 71)}));
+  CHECK_THROWS_WITH_AS(ops::dropout(tape, x, 1.0f, Rng()), "dropout: probability must be in [0, 1), got 1.000000",
+                       ShapeError);
+}
+
+TEST_CASE("cross_entropy with ignored positions") {
+  Tensor logits = random_tensor({5, 7}, 80, 2.0f);
+  Tensor labels = ints({5}, {3, -100, 0, 6, -100});
+  Arena arena;
+  Tape tape(arena, Tape::Mode::Inference);
+  const float loss = ops::cross_entropy(tape, logits, labels).to_vector()[0];
+  auto L = logits.to_vector();
+  double want = 0;
+  for (int r : {0, 2, 3}) {
+    int lab = r == 0 ? 3 : (r == 2 ? 0 : 6);
+    double z = 0;
+    for (int c = 0; c < 7; ++c) z += std::exp(double(L[r * 7 + c]));
+    want += std::log(z) - L[r * 7 + lab];
+  }
+  CHECK(loss == doctest::Approx(want / 3).epsilon(1e-6));
+  CHECK_GRADCHECK(gradcheck(
+      [labels](Tape& t, const std::vector<Tensor>& in) { return ops::cross_entropy(t, in[0], labels); }, {logits}));
+  // Ignored rows get exactly zero gradient.
+  {
+    Tape t(arena);
+    Tensor lg = logits.clone().set_requires_grad(true);
+    t.backward(ops::cross_entropy(t, lg, labels));
+    auto g = lg.grad().to_vector();
+    for (int c = 0; c < 7; ++c) CHECK(g[1 * 7 + c] == 0.0f);
+  }
+  // All ignored: loss 0.
+  CHECK(ops::cross_entropy(tape, logits, ints({5}, {-100, -100, -100, -100, -100})).to_vector()[0] == 0.0f);
+  CHECK_THROWS_WITH_AS(ops::cross_entropy(tape, logits, ints({5}, {0, 7, 0, 0, 0})),
+                       "cross_entropy: label 7 at row 1 is outside [0, 7) and is not the ignore index -100",
+                       ShapeError);
+}
+
+TEST_CASE("mse_loss") {
+  Tensor p = random_tensor({4, 3}, 90), t = random_tensor({4, 3}, 91, 1.0f, false);
+  Arena arena;
+  Tape tape(arena, Tape::Mode::Inference);
+  auto P = p.to_vector(), Tv = t.to_vector();
+  double want = 0;
+  for (size_t i = 0; i < P.size(); ++i) want += (double(P[i]) - Tv[i]) * (double(P[i]) - Tv[i]) / 12.0;
+  CHECK(ops::mse_loss(tape, p, t).to_vector()[0] == doctest::Approx(want).epsilon(1e-6));
+  CHECK_GRADCHECK(gradcheck([t](Tape& tp, const std::vector<Tensor>& in) { return ops::mse_loss(tp, in[0], t); }, {p}));
+}
+
+TEST_CASE("sigmoid with binary cross-entropy") {
+  Tensor x = Tensor::from_vector({6}, {-30.0f, -2.0f, -0.5f, 0.0f, 1.0f, 25.0f});
+  Tensor t = Tensor::from_vector({6}, {0.0f, 1.0f, 0.0f, 1.0f, 1.0f, 0.0f});
+  Arena arena;
+  Tape tape(arena, Tape::Mode::Inference);
+  double want = 0;
+  auto X = x.to_vector(), Tv = t.to_vector();
+  for (int i = 0; i < 6; ++i) {
+    double s = 1 / (1 + std::exp(-double(X[i])));
+    // log(1 - s) written stably for the saturated entries.
+    double l1 = -std::log1p(std::exp(-double(X[i]))), l0 = -double(X[i]) - std::log1p(std::exp(-double(X[i])));
+    (void)s;
+    want -= Tv[i] * l1 + (1 - Tv[i]) * l0;
+  }
+  CHECK(ops::bce_with_logits(tape, x, t).to_vector()[0] == doctest::Approx(want / 6).epsilon(1e-5));
+  CHECK_GRADCHECK(gradcheck(
+      [t](Tape& tp, const std::vector<Tensor>& in) { return ops::bce_with_logits(tp, in[0], t); },
+      {random_tensor({6}, 92, 2.0f)}));
+}
+
+TEST_CASE("differentiable reshape and slice") {
+  CHECK_GRADCHECK(gradcheck(
+      [](Tape& t, const std::vector<Tensor>& in) { return ops::gelu(t, ops::reshape(t, in[0], {3, -1})); },
+      {random_tensor({2, 3, 2}, 100)}));
+  CHECK_GRADCHECK(gradcheck(
+      [](Tape& t, const std::vector<Tensor>& in) { return ops::tanh(t, ops::slice(t, in[0], 1, 1, 3)); },
+      {random_tensor({2, 4, 3}, 101)}));
+}
+
+TEST_CASE("misuse names the op and the shapes") {
+  Arena arena;
+  Tape tape(arena);
+  Tensor x = random_tensor({4, 8}, 1), w = random_tensor({16, 7}, 2);
+  CHECK_THROWS_WITH_AS(ops::linear(tape, x, w), "linear: x [4, 8] does not match weight [16, 7] (in_features 7)",
+                       ShapeError);
+  CHECK_THROWS_WITH_AS(ops::add(tape, x, random_tensor({8, 4}, 3)),
+                       "add: a [4, 8] and b [8, 4] must have the same shape", ShapeError);
+  CHECK_THROWS_WITH_AS(ops::matmul(tape, x, random_tensor({4, 8}, 3)),
+                       "matmul: inner dimensions differ: a [4, 8] · b [4, 8]", ShapeError);
+  CHECK_THROWS_WITH_AS(ops::layer_norm(tape, x, random_tensor({7}, 4), random_tensor({7}, 5), 1e-12f),
+                       "layer_norm: gamma [7] and beta [7] must be [8] for x [4, 8]", ShapeError);
+  CHECK_THROWS_WITH_AS(ops::attention(tape, random_tensor({1, 2, 6}, 6), random_tensor({1, 2, 6}, 7),
+                                      random_tensor({1, 2, 6}, 8), 4, Tensor()),
+                       "attention: hidden size 6 of q [1, 2, 6] is not divisible by 4 heads", ShapeError);
+  CHECK_THROWS_WITH_AS(ops::gelu(tape, x.transpose(0, 1)), "gelu: x f32 [8, 4] must be contiguous (strides [1, 8])",
+                       ShapeError);
+  CHECK_THROWS_WITH_AS(tape.backward(ops::gelu(tape, x)), "backward: loss must hold one element, got f32 [4, 8]",
+                       ShapeError);
+}
