@@ -5,7 +5,7 @@ BUILD_DIR  ?= build
 BUILD_TYPE ?= Release
 JOBS       ?= $(shell nproc)
 DEBIAN_PACKAGES := g++ cmake make libdnnl-dev libxsimd-dev \
-                   doctest-dev zlib1g-dev libcli11-dev nlohmann-json3-dev
+                   doctest-dev zlib1g-dev libcli11-dev nlohmann-json3-dev qemu-user
 FUZZ_PACKAGES   := clang libclang-rt-14-dev
 
 .PHONY: all build setup test asan-test demo bench fuzz clean
