@@ -23,6 +23,7 @@ std::string version_string() {
 int main(int argc, char** argv) {
   CLI::App app{"dnabert: pretrain, fine-tune and run DNABERT-style models on CPUs"};
   app.require_subcommand(0, 1);
+  app.fallthrough();  // global options (--threads, --isa) may follow the subcommand
   bool show_version = false;
   int threads = 0;
   std::string isa;

@@ -7,7 +7,7 @@
 
 namespace dnabert::ops {
 
-Tensor embedding(Tape& tape, const Tensor& ids, const Tensor& table) {
+Tensor embedding(Tape& tape, const Tensor& ids, const Tensor& table, int32_t padding_idx) {
   constexpr const char* op = "embedding";
   if (!ids.defined() || ids.dtype() != DType::I32 || !ids.is_contiguous())
     fail(op, "ids must be contiguous i32, got " + (ids.defined() ? ids.str() : std::string("undefined")));
@@ -28,7 +28,7 @@ Tensor embedding(Tape& tape, const Tensor& ids, const Tensor& table) {
     for (int64_t i = i0; i < i1; ++i) std::memcpy(py + i * H, pt + static_cast<int64_t>(pid[i]) * H, H * sizeof(float));
   });
   if (tape.needs_grad({&table}))
-    tape.record(y, [&tape, ids, table, n, V, H](const Tensor& dy) {
+    tape.record(y, [&tape, ids, table, n, V, H, padding_idx](const Tensor& dy) {
       GradSink dt = tape.grad_sink(table);
       if (!dt) return;
       if (!dt.accumulate) std::fill(dt.data, dt.data + V * H, 0.0f);
@@ -38,7 +38,8 @@ Tensor embedding(Tape& tape, const Tensor& ids, const Tensor& table) {
       // Threads own column ranges, so every row sums its positions in order.
       engine::parallel_for(H, n * H < kElemGrain ? H : 64, [&](int64_t c0, int64_t c1) {
         for (int64_t i = 0; i < n; ++i)
-          k.scale(g + i * H + c0, 1.0f, dt.data + static_cast<int64_t>(pid[i]) * H + c0, c1 - c0, true);
+          if (pid[i] != padding_idx)
+            k.scale(g + i * H + c0, 1.0f, dt.data + static_cast<int64_t>(pid[i]) * H + c0, c1 - c0, true);
       });
     });
   return y;

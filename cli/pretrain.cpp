@@ -1,0 +1,109 @@
+// dnabert pretrain: masked-LM pretraining on FASTA files.
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+
+#include "cli/commands.h"
+#include "cli/progress.h"
+#include "engine/error.h"
+#include "models/masking.h"
+#include "models/pretrain.h"
+
+namespace dnabert::cli {
+namespace {
+
+struct PretrainArgs {
+  models::PretrainOptions o;
+  std::string config = "tiny";
+  double mask_rate = -1;
+};
+
+models::BertConfig resolve_config(const std::string& spec, int k) {
+  const int vocab = (1 << (2 * k)) + 5;
+  if (spec == "tiny" || spec == "small" || spec == "base") return models::BertConfig::preset(spec, vocab);
+  if (!std::filesystem::exists(spec))
+    throw UsageError("--config: '" + spec + "' is neither a preset (tiny, small, base) nor an existing config.json");
+  return models::BertConfig::load(spec);
+}
+
+int run(PretrainArgs& a) {
+  models::PretrainOptions& o = a.o;
+  o.config = resolve_config(a.config, o.k);
+  if (a.mask_rate >= 0) {
+    if (!(a.mask_rate > 0 && a.mask_rate < 1)) throw UsageError("--mask-rate must be in (0, 1)");
+    o.mlm_probability = models::mlm_probability_for_mask_rate(a.mask_rate, o.k);
+  }
+  std::unique_ptr<ProgressBar> bar;
+  models::PretrainCallbacks cb;
+  cb.on_message = [&](const std::string& m) {
+    if (bar) bar->message(m);
+    else std::fprintf(stderr, "%s\n", m.c_str());
+  };
+  cb.on_start = [&](int64_t first, int64_t total) {
+    bar = std::make_unique<ProgressBar>("pretrain", total, "step", first);
+  };
+  cb.on_step = [&](const models::StepReport& r) {
+    char extra[200];
+    std::snprintf(extra, sizeof extra, "loss %.4f | lr %.2e | %.0f tok/s | mem %s", r.loss, r.lr, r.tokens_per_second,
+                  format_bytes(static_cast<double>(resident_bytes())).c_str());
+    bar->update(r.step, extra);
+  };
+  cb.on_eval = [&](const models::EvalReport& r) {
+    char line[200];
+    std::snprintf(line, sizeof line,
+                  "step %lld: held-out MLM loss %.4f, masked-token accuracy %.4f (unigram baseline %.4f, %lld tokens)",
+                  static_cast<long long>(r.step), r.loss, r.accuracy, r.unigram_accuracy,
+                  static_cast<long long>(r.masked));
+    cb.on_message(line);
+  };
+  std::fprintf(stderr, "pretrain: k=%d, %d layers x %d hidden, %d heads, max-len %d, batch %d x %d, %lld steps, "
+                       "mlm-probability %.4f (masked fraction ~%.3f)\n",
+               o.k, o.config.num_hidden_layers, o.config.hidden_size, o.config.num_attention_heads, o.max_len, o.batch,
+               o.grad_accum, static_cast<long long>(o.steps), o.mlm_probability,
+               models::mask_rate_for_mlm_probability(o.mlm_probability, o.k));
+  models::PretrainResult res = models::pretrain(o, cb);
+  if (bar) bar->finish();
+  std::printf("done: %lld steps in %s; model written to %s\n", static_cast<long long>(res.steps_done),
+              format_duration(res.seconds).c_str(), res.model_dir.c_str());
+  if (res.last_eval.masked > 0)
+    std::printf("held-out masked-token accuracy %.4f (unigram baseline %.4f), MLM loss %.4f, %lld masked tokens\n",
+                res.last_eval.accuracy, res.last_eval.unigram_accuracy, res.last_eval.loss,
+                static_cast<long long>(res.last_eval.masked));
+  std::printf("log: %s/log.jsonl, loss curve: %s/loss.svg\n", o.out.c_str(), o.out.c_str());
+  return 0;
+}
+
+Registration reg([](CLI::App& app) {
+  auto a = std::make_shared<PretrainArgs>();
+  auto* s = app.add_subcommand("pretrain", "Masked-LM pretraining of a DNABERT-style model on FASTA files");
+  auto& o = a->o;
+  s->add_option("--fasta", o.fasta, "FASTA files, plain or .gz (several allowed)")->required()->check(CLI::ExistingFile);
+  s->add_option("--k", o.k, "k-mer size")->check(CLI::Range(3, 8))->capture_default_str();
+  s->add_option("--config", a->config, "Model: tiny, small, base, or a config.json")->capture_default_str();
+  s->add_option("--max-len", o.max_len, "Tokens per sequence, [CLS]/[SEP] included")->capture_default_str();
+  s->add_option("--batch", o.batch, "Sequences per micro-batch")->check(CLI::PositiveNumber)->capture_default_str();
+  s->add_option("--grad-accum", o.grad_accum, "Micro-batches per optimiser step")->check(CLI::PositiveNumber)->capture_default_str();
+  s->add_option("--steps", o.steps, "Optimiser steps")->check(CLI::PositiveNumber)->capture_default_str();
+  s->add_option("--lr", o.lr, "Peak learning rate (AdamW)")->check(CLI::PositiveNumber)->capture_default_str();
+  s->add_option("--warmup", o.warmup, "Linear warm-up steps, then linear decay to 0")->check(CLI::NonNegativeNumber)->capture_default_str();
+  s->add_option("--seed", o.seed, "Seed of sampling, masking, dropout and initialisation")->capture_default_str();
+  s->add_option("--out", o.out, "Output directory")->required();
+  s->add_option("--resume", o.resume, "Resume from a checkpoint directory (or the latest one under a directory)");
+  s->add_option("--eval-every", o.eval_every, "Evaluate on held-out data every M steps (0 = at the end)")->capture_default_str();
+  s->add_option("--eval-batches", o.eval_batches, "Held-out batches per evaluation")->capture_default_str();
+  s->add_option("--save-every", o.save_every, "Checkpoint every N steps (0 = at the end)")->capture_default_str();
+  s->add_option("--keep-last", o.keep_last, "Checkpoints to keep (0 = all)")->capture_default_str();
+  auto* p = s->add_option("--mlm-probability", o.mlm_probability, "DNABERT's masking knob: probability of a span centre")
+                ->capture_default_str();
+  s->add_option("--mask-rate", a->mask_rate, "Target masked fraction r instead (p = 1 - (1 - r)^(1/k))")->excludes(p);
+  s->add_option("--heldout-fraction", o.heldout_fraction, "Last fraction of every record kept out for evaluation")
+      ->capture_default_str();
+  s->add_option("--heldout-record", o.heldout_record, "A record kept out for evaluation");
+  s->add_option("--shuffle-buffer", o.shuffle_buffer, "Pieces shuffled together")->capture_default_str();
+  s->add_flag("--drop-last-kmer", o.drop_last_kmer, "Drop each piece's last k-mer, as DNABERT's scripts do");
+  s->add_option("--weight-decay", o.weight_decay, "AdamW weight decay")->capture_default_str();
+  return std::function<int()>([a] { return run(*a); });
+});
+
+}  // namespace
+}  // namespace dnabert::cli

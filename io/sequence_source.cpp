@@ -1,0 +1,96 @@
+#include "io/sequence_source.h"
+
+#include "engine/error.h"
+#include "io/dataset.h"
+#include "io/fasta.h"
+
+namespace dnabert::io {
+
+struct SequenceSource::Impl {
+  enum class Kind { Fasta, Csv, Tsv, Lines } kind = Kind::Lines;
+  std::string path;
+  std::unique_ptr<FastaReader> fasta;
+  std::unique_ptr<TextLineReader> lines;
+  std::string pending;  // first line, already read while detecting the format
+  bool has_pending = false;
+  uint64_t count = 0;
+};
+
+SequenceSource::SequenceSource(const std::string& path) : impl_(std::make_unique<Impl>()) {
+  impl_->path = path;
+  auto probe = std::make_unique<TextLineReader>(path);
+  std::string first;
+  while (probe->next(first) && first.find_first_not_of(" \t\r") == std::string::npos) {
+  }
+  if (!first.empty() && first.back() == '\r') first.pop_back();
+  if (!first.empty() && (first[0] == '>' || first[0] == '@')) {
+    impl_->kind = Impl::Kind::Fasta;
+    if (path == "-") throw Error("<stdin>: FASTA input must be given as a file, not on standard input");
+    probe.reset();
+    impl_->fasta = std::make_unique<FastaReader>(path);
+    return;
+  }
+  impl_->lines = std::move(probe);
+  if (first.rfind("sequence,", 0) == 0 || first == "sequence") {
+    impl_->kind = Impl::Kind::Csv;
+  } else if (first.rfind("sequence\t", 0) == 0) {
+    impl_->kind = Impl::Kind::Tsv;
+  } else {
+    impl_->kind = Impl::Kind::Lines;
+    impl_->pending = first;
+    impl_->has_pending = !first.empty();
+  }
+}
+
+SequenceSource::~SequenceSource() = default;
+
+const char* SequenceSource::format() const {
+  switch (impl_->kind) {
+    case Impl::Kind::Fasta: return "FASTA";
+    case Impl::Kind::Csv: return "CSV";
+    case Impl::Kind::Tsv: return "TSV";
+    case Impl::Kind::Lines: break;
+  }
+  return "lines";
+}
+
+bool SequenceSource::next(SourceItem& item) {
+  Impl& s = *impl_;
+  if (s.kind == Impl::Kind::Fasta) {
+    SequenceRecord rec;
+    if (!s.fasta->next(rec, item.text)) return false;
+    item.id = rec.name;
+    item.input = tokenizer::Input::Sequence;
+    ++s.count;
+    return true;
+  }
+  std::string line;
+  for (;;) {
+    if (s.has_pending) {
+      line = std::move(s.pending);
+      s.has_pending = false;
+    } else if (!s.lines->next(line)) {
+      return false;
+    }
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.find_first_not_of(" \t") != std::string::npos) break;
+  }
+  const uint64_t lineno = s.lines->line_number();
+  std::string text = line;
+  if (s.kind == Impl::Kind::Csv || s.kind == Impl::Kind::Tsv) {
+    const char sep = s.kind == Impl::Kind::Csv ? ',' : '\t';
+    text = line.substr(0, line.find(sep));
+  }
+  for (char c : text)
+    if (c != ' ' && !is_nucleotide_letter(c))
+      throw Error(s.path + ": line " + std::to_string(lineno) + ": invalid character '" + std::string(1, c) +
+                  "' in a sequence");
+  if (text.empty()) throw Error(s.path + ": line " + std::to_string(lineno) + ": empty sequence");
+  ++s.count;
+  item.id = (s.kind == Impl::Kind::Lines ? "line" : "row") + std::to_string(s.count);
+  item.text = std::move(text);
+  item.input = tokenizer::detect_input(item.text);
+  return true;
+}
+
+}  // namespace dnabert::io

@@ -1,0 +1,34 @@
+// Unlabelled sequences for inference (embed, predict): FASTA/FASTQ (.gz), a
+// GUE CSV or DNABERT TSV (first column; the header and labels are skipped), or
+// one sequence (or k-mer sentence) per line. Streams: memory does not grow
+// with the number of sequences.
+#pragma once
+#include <memory>
+#include <string>
+
+#include "tokenizer/kmer.h"
+
+namespace dnabert::io {
+
+struct SourceItem {
+  std::string id;    // FASTA name, or "line<N>" / "row<N>"
+  std::string text;  // bases, or a k-mer sentence
+  tokenizer::Input input = tokenizer::Input::Sequence;
+};
+
+class SequenceSource {
+ public:
+  explicit SequenceSource(const std::string& path);  // "-" = stdin
+  ~SequenceSource();
+  SequenceSource(const SequenceSource&) = delete;
+  SequenceSource& operator=(const SequenceSource&) = delete;
+  // The next sequence; false at the end. Throws dnabert::Error with file and line.
+  bool next(SourceItem& item);
+  const char* format() const;  // "FASTA", "CSV", "TSV" or "lines"
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace dnabert::io

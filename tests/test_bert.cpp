@@ -1,0 +1,186 @@
+// BERT against an independent PyTorch implementation of HF BertForMaskedLM
+// (tests/oracle/bert_reference.py wrote tests/fixtures/bert_tiny_mlm.safetensors):
+// logits, loss and every parameter gradient; plus the config file format.
+#include <doctest/doctest.h>
+
+#include <cmath>
+
+#include "engine/error.h"
+#include "io/safetensors.h"
+#include "models/bert.h"
+#include "models/optimizer.h"
+#include "ops/ops.h"
+
+using namespace dnabert;
+using engine::Tensor;
+
+namespace {
+
+const std::string kFixtures = std::string(DNABERT_SOURCE_DIR) + "/tests/fixtures/";
+
+double max_abs(const Tensor& t) {
+  double m = 0;
+  for (float v : t.to_vector()) m = std::max(m, std::fabs(double(v)));
+  return m;
+}
+
+// max |a - b| / max(max |b|, floor): the error relative to the tensor's scale
+// (an element-wise ratio would blow up on entries that are zero in the reference).
+double rel_error(const Tensor& got, const Tensor& want, double floor = 0) {
+  REQUIRE(got.numel() == want.numel());
+  auto a = got.to_vector(), b = want.to_vector();
+  double num = 0;
+  for (size_t i = 0; i < a.size(); ++i) num = std::max(num, std::fabs(double(a[i]) - b[i]));
+  const double den = std::max(max_abs(want), floor);
+  return den > 0 ? num / den : num;
+}
+
+
+
+struct Fixture {
+  io::SafetensorsFile file;
+  models::BertConfig config;
+  const Tensor& operator[](const std::string& name) const {
+    auto it = file.tensors.find(name);
+    REQUIRE_MESSAGE(it != file.tensors.end(), "fixture has no tensor " << name);
+    return it->second;
+  }
+};
+
+Fixture load_fixture() {
+  Fixture f{io::read_safetensors(kFixtures + "bert_tiny_mlm.safetensors"),
+            models::BertConfig::load(kFixtures + "bert_tiny_config.json")};
+  return f;
+}
+
+// Every parameter gradient within 1e-4 of the reference, relative to that
+// tensor's largest entry. The attention key biases are the exception that needs
+// a floor: softmax ignores a shift that is constant along a row, so their exact
+// gradient is 0 and both sides hold only rounding noise; there the bound is
+// 1e-4 of 1e-3 × the largest gradient entry in the model.
+
+std::vector<io::NamedTensor> weights_of(const Fixture& f) {
+  std::vector<io::NamedTensor> w;
+  for (const auto& [name, t] : f.file.tensors) w.push_back({name, t});
+  return w;
+}
+
+void check_gradients(const engine::ParamSet& ps, const Fixture& f) {
+  double global = 0;
+  for (size_t i = 0; i < ps.size(); ++i) global = std::max(global, max_abs(f["grad." + ps.name(i)]));
+  REQUIRE(global > 0);
+  for (size_t i = 0; i < ps.size(); ++i) {
+    CAPTURE(ps.name(i));
+    CHECK(rel_error(ps[i].grad(), f["grad." + ps.name(i)], 1e-3 * global) < 1e-4);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("BertForMaskedLM matches the PyTorch reference: logits, loss and every gradient") {
+  Fixture f = load_fixture();
+  models::Bert bert(f.config, models::Heads::MaskedLM);
+  bert.load_weights(weights_of(f), "bert_tiny_mlm.safetensors");
+  engine::Arena arena;
+  engine::Tape tape(arena);
+  models::BertInputs in{f["input_ids"], f["token_type_ids"], f["attention_mask"]};
+  std::vector<Tensor> layers;
+  Tensor hidden = bert.encode(tape, in, {}, &layers);
+  REQUIRE(layers.size() == 3);
+  for (size_t i = 0; i < layers.size(); ++i) {
+    CAPTURE(i);
+    CHECK(rel_error(layers[i], f["hidden." + std::to_string(i)]) < 1e-5);
+  }
+  Tensor logits = bert.mlm_logits(tape, hidden);
+  const Tensor& labels = f["labels"];
+  Tensor loss = ops::cross_entropy(tape, logits, labels.reshape({-1}));
+  CHECK(rel_error(logits, f["logits"]) < 1e-5);
+  CHECK(rel_error(loss, f["loss"]) < 1e-5);
+  tape.backward(loss);
+  check_gradients(bert.params(), f);
+}
+
+TEST_CASE("the gathered masked-LM loss equals the loss over all positions") {
+  Fixture f = load_fixture();
+  models::Bert bert(f.config, models::Heads::MaskedLM);
+  bert.load_weights(weights_of(f), "fixture");
+  engine::Arena arena;
+  engine::Tape tape(arena);
+  Tensor hidden = bert.encode(tape, {f["input_ids"], f["token_type_ids"], f["attention_mask"]}, {});
+  Tensor loss = bert.mlm_loss(tape, hidden, f["labels"]);
+  CHECK(rel_error(loss, f["loss"]) < 1e-5);
+  tape.backward(loss);
+  check_gradients(bert.params(), f);
+}
+
+TEST_CASE("a model memorises one batch: loss falls through the whole stack with AdamW") {
+  Fixture f = load_fixture();
+  models::BertConfig c = f.config;
+  models::Bert bert(c, models::Heads::MaskedLM);
+  bert.init(3);
+  models::AdamWOptions ao;
+  ao.lr = 3e-3;
+  ao.warmup_steps = 5;
+  ao.total_steps = 100;
+  models::AdamW opt(bert.params(), ao);
+  engine::Arena arena;
+  double first = 0, last = 0;
+  for (int step = 0; step < 100; ++step) {
+    engine::Tape tape(arena);
+    Tensor hidden = bert.encode(tape, {f["input_ids"], f["token_type_ids"], f["attention_mask"]}, {1, uint64_t(step)});
+    Tensor loss = bert.mlm_loss(tape, hidden, f["labels"]);
+    (step == 0 ? first : last) = loss.to_vector()[0];
+    bert.params().zero_grad();
+    tape.backward(loss);
+    opt.step();
+  }
+  MESSAGE("memorising one batch: loss " << first << " -> " << last);
+  CHECK(first == doctest::Approx(std::log(69.0)).epsilon(0.05));
+  CHECK(last < 0.5);
+}
+
+TEST_CASE("BertConfig reads and writes HF config.json") {
+  models::BertConfig c = models::BertConfig::load(std::string(DNABERT_SOURCE_DIR) + "/tests/fixtures/bert_tiny_config.json");
+  CHECK(c.hidden_size == 32);
+  CHECK(c.num_hidden_layers == 2);
+  CHECK(c.layer_norm_eps == doctest::Approx(1e-12));
+  CHECK(c.extra["pad_token_id"] == 0);  // unknown keys survive a round trip
+  nlohmann::json j = c.to_json();
+  CHECK(j["architectures"][0] == "BertForMaskedLM");
+  CHECK(models::BertConfig::from_json(j).to_json() == j);
+  models::BertConfig base = models::BertConfig::preset("base", 4101);
+  CHECK(base.num_hidden_layers == 12);
+  CHECK(base.hidden_size == 768);
+  CHECK(base.intermediate_size == 3072);
+  CHECK(base.max_position_embeddings == 512);
+  // DNABERT-6 with its MLM head, the tied decoder counted once: embeddings 4101·768 + 512·768 + 2·768 + 2·768,
+  // 12 layers of 7,087,872 (4 × (768² + 768) + 2 × 1536 + 768·3072 + 3072 + 3072·768 + 768), head 768² + 768 + 1536 + 4101.
+  CHECK(base.parameter_count() == 89'196'549);
+  models::BertConfig tiny = models::BertConfig::preset("tiny", 4101);
+  CHECK((tiny.num_hidden_layers == 4 && tiny.hidden_size == 256 && tiny.num_attention_heads == 4 &&
+         tiny.intermediate_size == 1024));
+  models::BertConfig small = models::BertConfig::preset("small", 4101);
+  CHECK((small.num_hidden_layers == 6 && small.hidden_size == 512 && small.num_attention_heads == 8 &&
+         small.intermediate_size == 2048));
+  CHECK_THROWS_WITH_AS(models::BertConfig::from_json(nlohmann::json{{"hidden_size", 30}, {"num_attention_heads", 4}}, "c.json"),
+                       "c.json: hidden_size 30 is not divisible by num_attention_heads 4", Error);
+  CHECK_THROWS_WITH_AS(models::BertConfig::from_json(nlohmann::json{{"hidden_size", "big"}}, "c.json"),
+                       "c.json: field 'hidden_size' has the wrong type (\"big\")", Error);
+  CHECK_THROWS_WITH_AS(models::BertConfig::from_json(nlohmann::json{{"hidden_act", "relu"}}, "c.json"),
+                       "c.json: hidden_act 'relu' is not supported (only the exact \"gelu\" of BERT)", Error);
+  CHECK_THROWS_WITH_AS(models::BertConfig::preset("huge", 69), doctest::Contains("unknown model preset 'huge'"),
+                       UsageError);
+}
+
+TEST_CASE("loading weights names what is missing or mis-shaped") {
+  Fixture f = load_fixture();
+  models::Bert bert(f.config, models::Heads::MaskedLM);
+  auto w = weights_of(f);
+  std::erase_if(w, [](const io::NamedTensor& t) { return t.name == "cls.predictions.bias"; });
+  for (auto& t : w)
+    if (t.name == "bert.embeddings.LayerNorm.weight") t.tensor = Tensor::zeros({31});
+  CHECK_THROWS_WITH_AS(bert.load_weights(w, "m.safetensors"),
+                       "m.safetensors: tensor bert.embeddings.LayerNorm.weight has shape [31], expected [32]; "
+                       "missing tensor cls.predictions.bias",
+                       Error);
+}
