@@ -18,6 +18,7 @@
 #include "io/atomic_file.h"
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
+#include "tests/test_util.h"
 
 namespace fs = std::filesystem;
 using namespace dnabert;
@@ -25,6 +26,8 @@ using namespace dnabert::io;
 using engine::Dims;
 using engine::DType;
 using engine::Tensor;
+
+using namespace dnabert::testing;
 
 namespace {
 
@@ -40,13 +43,6 @@ std::string fresh_dir(const std::string& name) {
   fs::remove_all(d);
   fs::create_directories(d);
   return d.string();
-}
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
 }
 
 std::set<std::string> listing(const std::string& dir) {
@@ -70,15 +66,6 @@ void add_training_state(CheckpointData& d) {
   d.optimizer = {{"m.bert.pooler.dense.weight", Tensor::full({4, 2}, 0.25f)},
                  {"v.bert.pooler.dense.weight", Tensor::full({4, 2}, 0.5f)}};
   d.trainer_state = {{"step", 1200}, {"rng", {{"seed", 42}, {"counter", 987654321012LL}}}, {"sampler_cursor", 77}};
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "no error";
 }
 
 }  // namespace

@@ -17,11 +17,14 @@
 #include "io/batcher.h"
 #include "io/dataset.h"
 #include "tokenizer/kmer.h"
+#include "tests/test_util.h"
 
 using namespace dnabert::io;
 using dnabert::tokenizer::Input;
 using dnabert::tokenizer::KmerTokenizer;
 using Ids = std::vector<int32_t>;
+
+using namespace dnabert::testing;
 
 namespace {
 
@@ -29,30 +32,9 @@ std::string labelled(const std::string& name) {
   return std::string(DNABERT_SOURCE_DIR) + "/tests/data/labelled/" + name;
 }
 
-std::string temp_path(const std::string& name) {
-  auto dir = std::filesystem::temp_directory_path() / ("dnabert_test_dataset_" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
-  return (dir / name).string();
-}
-
-std::string write_temp(const std::string& name, const std::string& text) {
-  const std::string path = temp_path(name);
-  std::ofstream(path, std::ios::binary) << text;
-  return path;
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const dnabert::Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-
 // Error message for a table file with these contents, its path shown as FILE.
 std::string table_error(const std::string& name, const std::string& text) {
-  const std::string path = write_temp(name, text);
+  const std::string path = write_file(name, text);
   std::string message = error_of([&] { read_table(path); });
   for (size_t at = message.find(path); at != std::string::npos; at = message.find(path))
     message.replace(at, path.size(), "FILE");
@@ -67,9 +49,9 @@ TEST_CASE("format detection") {
   CHECK(detect_format(labelled("ecoli_prom6.fa.gz")) == DatasetFormat::Fasta);
   CHECK(detect_format(labelled("ecoli_nonprom6.fa")) == DatasetFormat::Fasta);
   CHECK(std::string(format_name(DatasetFormat::GueCsv)) == "GUE CSV");
-  const std::string empty = write_temp("empty.csv", "");
+  const std::string empty = write_file("empty.csv", "");
   CHECK(error_of([&] { detect_format(empty); }) == empty + ": empty file");
-  const std::string blank = write_temp("blank.csv", "\n  \n");
+  const std::string blank = write_file("blank.csv", "\n  \n");
   CHECK(error_of([&] { detect_format(blank); }) == blank + ": empty file");
 }
 
@@ -203,7 +185,7 @@ TEST_CASE("table errors name the file and line") {
   CHECK(table_error("e7.csv", "sequence,label\nACGT,1\n,0\n") == "FILE: line 3: empty sequence");
   CHECK(table_error("e8.csv", "sequence,label\nACXT,1\n") ==
         "FILE: line 2: invalid character 'X' in sequence at column 3");
-  const std::string four = write_temp("ok9.csv", "sequence,label\nACGT CGTA,1\n");
+  const std::string four = write_file("ok9.csv", "sequence,label\nACGT CGTA,1\n");
   CHECK(read_table(four).sentence_k == 4);
   CHECK(table_error("e10.tsv", "sequence\tlabel\r\nACGTAC CGTACG\t0\r\nACGTA CGTAC\t1\r\n") ==
         "FILE: line 3: k-mer 'ACGTA' has length 5, but the first row has 6-mers");
@@ -216,7 +198,7 @@ TEST_CASE("table errors name the file and line") {
         "FILE: line 2: invalid character '\\x01' in sequence at column 3");
 
   // A label outside a given map is an error with its line.
-  std::string path = write_temp("e15.csv", "sequence,label\nACGT,1\nACGT,2\n");
+  std::string path = write_file("e15.csv", "sequence,label\nACGT,1\nACGT,2\n");
   DatasetOptions options;
   options.label_map = LabelMap::from_labels({"0", "1"});
   CHECK(error_of([&] { read_table(path, options); }) == path + ": line 3: label '2' is not in the label map");
@@ -224,7 +206,7 @@ TEST_CASE("table errors name the file and line") {
   // Truncated gzip: the first half of a real file.
   std::ifstream in(labelled("gue_prom_core_tata_dev200.csv.gz"), std::ios::binary);
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  path = write_temp("truncated.csv.gz", bytes.substr(0, bytes.size() / 2));
+  path = write_file("truncated.csv.gz", bytes.substr(0, bytes.size() / 2));
   CHECK(error_of([&] { read_table(path); }).find("corrupt or truncated gzip data") != std::string::npos);
   CHECK(error_of([] { read_table("/nonexistent/x.csv"); }) ==
         "cannot open '/nonexistent/x.csv': No such file or directory");

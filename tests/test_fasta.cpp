@@ -21,43 +21,18 @@
 
 #include "engine/error.h"
 #include "io/fasta.h"
+#include "tests/test_util.h"
 
 namespace fs = std::filesystem;
 using namespace dnabert::io;
+
+using namespace dnabert::testing;
 
 namespace {
 
 const std::string kData = std::string(DNABERT_SOURCE_DIR) + "/tests/data/";
 const std::string kLambda = kData + "genomes/lambda_phage.fa.gz";
 const std::string kEcoli = kData + "genomes/ecoli_K12_MG1655.fa.gz";
-
-// A per-process scratch folder, removed when the test program exits.
-struct TempDir {
-  fs::path path = fs::temp_directory_path() / ("dnabert_test_fasta_" + std::to_string(::getpid()));
-  TempDir() { fs::create_directories(path); }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path, ignored);
-  }
-};
-
-fs::path temp_dir() {
-  static TempDir dir;
-  return dir.path;
-}
-
-std::string write_file(const std::string& name, const std::string& bytes) {
-  std::string path = (temp_dir() / name).string();
-  std::ofstream(path, std::ios::binary) << bytes;
-  return path;
-}
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 // One gzip member of `text` (what `gzip -c` writes).
 std::string gzip_member(const std::string& text) {
@@ -358,7 +333,7 @@ TEST_CASE("errors name the file and the line") {
     CHECK(error_of(kData + "fasta/no_such.fa") == kData + "fasta/no_such.fa: cannot open: No such file or directory");
   }
   SUBCASE("directory") {
-    std::string dir = temp_dir().string();
+    std::string dir = fs::path(temp_path("x")).parent_path().string();
     CHECK(error_of(dir) == dir + ": cannot read: Is a directory");
   }
   SUBCASE("empty files") {
@@ -467,17 +442,6 @@ TEST_CASE("an in-memory input behaves like the file") {
 }
 
 namespace {
-// Runs the CLI; returns (exit status, stdout+stderr).
-std::pair<int, std::string> run_cli(const std::string& args) {
-  std::string cmd = std::string("'") + DNABERT_BINARY + "' " + args + " 2>&1";
-  FILE* pipe = ::popen(cmd.c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  std::string out;
-  char buf[4096];
-  while (size_t n = std::fread(buf, 1, sizeof buf, pipe)) out.append(buf, n);
-  int status = ::pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
 }  // namespace
 
 TEST_CASE("dnabert fasta-stats") {

@@ -13,6 +13,7 @@
 #include "engine/error.h"
 #include "engine/tensor.h"
 #include "io/npy.h"
+#include "tests/test_util.h"
 
 namespace fs = std::filesystem;
 using namespace dnabert;
@@ -21,32 +22,11 @@ using engine::Dims;
 using engine::DType;
 using engine::Tensor;
 
+using namespace dnabert::testing;
+
 namespace {
 
 const std::string kFixtures = std::string(DNABERT_SOURCE_DIR) + "/tests/fixtures/";
-
-std::string temp_path(const std::string& name) {
-  // Removed at exit.
-  static struct TempDir {
-    fs::path path = fs::temp_directory_path() / ("dnabert_test_npy_" + std::to_string(::getpid()));
-    TempDir() { fs::create_directories(path); }
-    ~TempDir() { fs::remove_all(path); }
-  } dir;
-  return (dir.path / name).string();
-}
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-std::string write_bytes(const std::string& name, const std::string& bytes) {
-  std::string path = temp_path(name);
-  std::ofstream(path, std::ios::binary) << bytes;
-  return path;
-}
 
 std::string raw(const Tensor& t) { return std::string(static_cast<const char*>(t.raw()), t.numel() * 4); }
 
@@ -162,33 +142,33 @@ TEST_CASE("malformed .npy files give errors naming the file") {
   const std::string eight(8, '\0');
   std::string p;
 
-  p = write_bytes("ok.npy", npy_file(f4, eight));
+  p = write_file("ok.npy", npy_file(f4, eight));
   CHECK(err(p) == "no error");
-  p = write_bytes("magic.npy", "PK\x03\x04 not numpy at all");
+  p = write_file("magic.npy", "PK\x03\x04 not numpy at all");
   CHECK(err(p) == p + ": not a .npy file (no \\x93NUMPY magic number)");
   std::string v9 = npy_file(f4, eight);
   v9[6] = 9;
-  p = write_bytes("version.npy", v9);
+  p = write_file("version.npy", v9);
   CHECK(err(p) == p + ": unsupported .npy version 9.0");
-  p = write_bytes("hlen.npy", npy_file(f4, eight).substr(0, 40));
+  p = write_file("hlen.npy", npy_file(f4, eight).substr(0, 40));
   CHECK(err(p) == p + ": .npy header length 118 exceeds the file size (40 bytes)");
-  p = write_bytes("f8.npy", npy_file("{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }", eight + eight));
+  p = write_file("f8.npy", npy_file("{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }", eight + eight));
   CHECK(err(p) == p + ": unsupported .npy dtype '<f8' (readable: '<f4', '<i4')");
-  p = write_bytes("fortran.npy", npy_file("{'descr': '<f4', 'fortran_order': True, 'shape': (2,), }", eight));
+  p = write_file("fortran.npy", npy_file("{'descr': '<f4', 'fortran_order': True, 'shape': (2,), }", eight));
   CHECK(err(p) == p + ": Fortran-order .npy arrays are not supported");
-  p = write_bytes("noshape.npy", npy_file("{'descr': '<f4', 'fortran_order': False, }", eight));
+  p = write_file("noshape.npy", npy_file("{'descr': '<f4', 'fortran_order': False, }", eight));
   CHECK(err(p) == p + ": malformed .npy header: missing 'shape'");
-  p = write_bytes("extra.npy", npy_file("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), 'x': 'y', }", eight));
+  p = write_file("extra.npy", npy_file("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), 'x': 'y', }", eight));
   CHECK(err(p) == p + ": malformed .npy header: unexpected key 'x'");
-  p = write_bytes("badshape.npy", npy_file("{'descr': '<f4', 'fortran_order': False, 'shape': 'big', }", eight));
+  p = write_file("badshape.npy", npy_file("{'descr': '<f4', 'fortran_order': False, 'shape': 'big', }", eight));
   CHECK(err(p) == p + ": malformed .npy header: bad value for 'shape'");
-  p = write_bytes("negshape.npy", npy_file("{'descr': '<f4', 'fortran_order': False, 'shape': (-2,), }", eight));
+  p = write_file("negshape.npy", npy_file("{'descr': '<f4', 'fortran_order': False, 'shape': (-2,), }", eight));
   CHECK(err(p) == p + ": malformed .npy header: expected a non-negative integer at character 51 of \"{'descr': "
                       "'<f4', 'fortran_order': False, 'shape': (-2,), }\"");
-  p = write_bytes("unterminated.npy", npy_file("{'descr': '<f4, 'fortran_order': False}", eight));
+  p = write_file("unterminated.npy", npy_file("{'descr': '<f4, 'fortran_order': False}", eight));
   CHECK(err(p) == p + ": malformed .npy header: expected ',' or '}' at character 17 of \"{'descr': '<f4, "
                       "'fortran_order': False}\"");
-  p = write_bytes("short_data.npy", npy_file(f4, eight.substr(0, 5)));
+  p = write_file("short_data.npy", npy_file(f4, eight.substr(0, 5)));
   CHECK(err(p) == p + ": .npy data hold 5 bytes, but shape [2] of '<f4' needs 8");
   p = temp_path("missing.npy");
   CHECK(err(p) == p + ": cannot open: No such file or directory");

@@ -10,9 +10,12 @@
 #include "engine/threads.h"
 #include "io/npy.h"
 #include "models/pretrain.h"
+#include "tests/test_util.h"
 
 using namespace dnabert;
 namespace fs = std::filesystem;
+
+using namespace dnabert::testing;
 
 namespace {
 
@@ -23,14 +26,6 @@ std::string scratch(const std::string& name) {
   fs::remove_all(p);
   fs::create_directories(p.parent_path());
   return p.string();
-}
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  REQUIRE_MESSAGE(in.good(), "cannot read " << path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 models::PretrainOptions micro_options(const std::string& out) {
@@ -165,6 +160,19 @@ TEST_CASE("dnabert pretrain and embed from the command line") {
     } else {
       CHECK(e.shape() == engine::Dims{3, 256});
     }
+  }
+  // The same three sequences as FASTA and as a GUE CSV give the same embeddings as the plain lines.
+  std::ofstream(out + "/seqs.fa") << ">a first\nACGTAC\nGTTGCA\n>b\nTTTTGGGGCCCCAAAA\n>c\nACG\n";
+  std::ofstream(out + "/seqs.csv") << "sequence,label\nACGTACGTTGCA,1\nTTTTGGGGCCCCAAAA,0\nACG,1\n";
+  engine::Tensor ref = io::read_npy(out + "/emb_cls.npy");
+  for (const char* input : {"seqs.fa", "seqs.csv"}) {
+    CAPTURE(input);
+    std::string t = run_cli("embed --model " + out + "/model --input " + out + "/" + input +
+                                " --pooling cls --max-len 16 --out " + out + "/alt.npy",
+                            status);
+    INFO(t);
+    REQUIRE(status == 0);
+    CHECK(io::read_npy(out + "/alt.npy").to_vector() == ref.to_vector());
   }
   // --normalize gives unit vectors; --layer 0 reads the embedding layer.
   std::string t = run_cli("embed --model " + out + "/model --input " + seqs + " --pooling mean --normalize --layer 0 "

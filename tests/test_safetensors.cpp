@@ -17,6 +17,7 @@
 #include "engine/error.h"
 #include "engine/tensor.h"
 #include "io/safetensors.h"
+#include "tests/test_util.h"
 
 namespace fs = std::filesystem;
 using namespace dnabert;
@@ -25,32 +26,11 @@ using engine::Dims;
 using engine::DType;
 using engine::Tensor;
 
+using namespace dnabert::testing;
+
 namespace {
 
 const std::string kFixture = std::string(DNABERT_SOURCE_DIR) + "/tests/fixtures/safetensors_python.safetensors";
-
-std::string temp_path(const std::string& name) {
-  // Removed at exit.
-  static struct TempDir {
-    fs::path path = fs::temp_directory_path() / ("dnabert_test_safetensors_" + std::to_string(::getpid()));
-    TempDir() { fs::create_directories(path); }
-    ~TempDir() { fs::remove_all(path); }
-  } dir;
-  return (dir.path / name).string();
-}
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-std::string write_bytes(const std::string& name, const std::string& bytes) {
-  std::string path = temp_path(name);
-  std::ofstream(path, std::ios::binary) << bytes;
-  return path;
-}
 
 std::string u64le(uint64_t n) {
   std::string s(8, '\0');
@@ -60,7 +40,7 @@ std::string u64le(uint64_t n) {
 
 // A file from a header text and data bytes (header length = the text's length).
 std::string make_file(const std::string& name, const std::string& header, const std::string& data) {
-  return write_bytes(name, u64le(header.size()) + header + data);
+  return write_file(name, u64le(header.size()) + header + data);
 }
 
 std::string f32_bytes(const std::vector<float>& v) {
@@ -229,11 +209,11 @@ TEST_CASE("every corruption gives a clear error naming the file and the tensor")
   };
   std::string p;
 
-  p = write_bytes("short", std::string("\x05\0\0\0\0", 5));
+  p = write_file("short", std::string("\x05\0\0\0\0", 5));
   CHECK(err(p) == p + ": not a safetensors file: 5 bytes, too short for the 8-byte header length");
-  p = write_bytes("long_header", u64le(1000) + "{}      ");
+  p = write_file("long_header", u64le(1000) + "{}      ");
   CHECK(err(p) == p + ": header length 1000 exceeds the file size (16 bytes): truncated, or not a safetensors file");
-  p = write_bytes("huge_header", u64le(~uint64_t{0}) + "{}");
+  p = write_file("huge_header", u64le(~uint64_t{0}) + "{}");
   CHECK(err(p) == p + ": header length 18446744073709551615 exceeds the file size (10 bytes): truncated, or not a "
                       "safetensors file");
   p = make_file("not_json", "{\"t\": [1, 2", "");
@@ -308,7 +288,7 @@ TEST_CASE("fuzz: truncations and byte flips raise dnabert::Error or read, never 
   };
   int other = 0, truncated_read = 0;
   for (size_t n = 0; n < good.size(); ++n) {
-    int o = outcome(write_bytes("fuzz.safetensors", good.substr(0, n)));
+    int o = outcome(write_file("fuzz.safetensors", good.substr(0, n)));
     truncated_read += o == 0;
     other += o == 2;
   }
@@ -320,7 +300,7 @@ TEST_CASE("fuzz: truncations and byte flips raise dnabert::Error or read, never 
     for (unsigned char mask : {0x01, 0x20, 0x80, 0xff}) {
       std::string bad = good;
       bad[i] = static_cast<char>(bad[i] ^ mask);
-      int o = outcome(write_bytes("fuzz.safetensors", bad));
+      int o = outcome(write_file("fuzz.safetensors", bad));
       read += o == 0;
       rejected += o == 1;
       other += o == 2;

@@ -16,32 +16,18 @@
 #include "engine/error.h"
 #include "io/fasta.h"
 #include "io/sampler.h"
+#include "tests/test_util.h"
 
 namespace fs = std::filesystem;
 using namespace dnabert::io;
+
+using namespace dnabert::testing;
 
 namespace {
 
 const std::string kData = std::string(DNABERT_SOURCE_DIR) + "/tests/data/";
 const std::string kLambda = kData + "genomes/lambda_phage.fa.gz";
 const std::string kEcoli = kData + "genomes/ecoli_K12_MG1655.fa.gz";
-
-// A per-process scratch folder, removed when the test program exits.
-struct TempDir {
-  fs::path path = fs::temp_directory_path() / ("dnabert_test_sampler_" + std::to_string(::getpid()));
-  TempDir() { fs::create_directories(path); }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path, ignored);
-  }
-};
-
-std::string write_file(const std::string& name, const std::string& bytes) {
-  static TempDir dir;
-  std::string path = (dir.path / name).string();
-  std::ofstream(path, std::ios::binary) << bytes;
-  return path;
-}
 
 // record name -> sequence (soft-masked letters kept as N with Unknown).
 std::map<std::string, std::string> load(const std::string& path, SoftMask mask = SoftMask::Upper) {

@@ -15,40 +15,18 @@
 #include "engine/error.h"
 #include "tokenizer/kmer.h"
 #include "tokenizer/vocab.h"
+#include "tests/test_util.h"
 
 using namespace dnabert::tokenizer;
 using Ids = std::vector<int32_t>;
 
+using namespace dnabert::testing;
+
 namespace {
-
-std::string source_path(const std::string& rel) { return std::string(DNABERT_SOURCE_DIR) + "/" + rel; }
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  REQUIRE_MESSAGE(in.good(), "cannot open " << path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-std::string temp_path(const std::string& name) {
-  auto dir = std::filesystem::temp_directory_path() / ("dnabert_test_tokenizer_" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
-  return (dir / name).string();
-}
 
 void spit(const std::string& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary);
   out << text;
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const dnabert::Error& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 // Runs a shell command; returns its stdout, then its stderr, and sets `status`
