@@ -138,7 +138,7 @@ CheckpointData read_checkpoint(const std::string& dir, bool with_training_state)
   std::string weights = join(dir, kWeights);
   if (!fs::exists(weights, ec) && fs::exists(join(dir, "pytorch_model.bin"), ec))
     throw Error(weights + ": not found; the directory has only pytorch_model.bin (a pickle), "
-                "convert it to safetensors with Python first");
+                "import it with: dnabert convert --input DIR --out NEW_DIR");
   data.weights = read_tensors(weights);
   data.vocab_text = read_bytes(join(dir, kVocab));
 

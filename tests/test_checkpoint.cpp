@@ -253,7 +253,7 @@ TEST_CASE("reading a damaged checkpoint names the file") {
   CHECK(read_err() == dir + "/model.safetensors: cannot open: No such file or directory");
   std::ofstream(dir + "/pytorch_model.bin") << "PK";
   CHECK(read_err() == dir + "/model.safetensors: not found; the directory has only pytorch_model.bin (a pickle), "
-                            "convert it to safetensors with Python first");
+                            "import it with: dnabert convert --input DIR --out NEW_DIR");
 
   fresh();
   std::string model = slurp(dir + "/model.safetensors");
