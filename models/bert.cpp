@@ -80,13 +80,20 @@ void Bert::init(uint64_t seed) {
   std::fill(params_[word_].f32(), params_[word_].f32() + config_.hidden_size, 0.0f);
 }
 
-void Bert::load_weights(const std::vector<io::NamedTensor>& weights, const std::string& source) {
+std::vector<std::string> Bert::load_weights(const std::vector<io::NamedTensor>& weights, const std::string& source,
+                                            const std::vector<std::string>& may_be_missing) {
   std::string problems;
+  std::vector<std::string> kept_initial;
   for (size_t i = 0; i < params_.size(); ++i) {
     const std::string& name = params_.name(i);
     auto it = std::find_if(weights.begin(), weights.end(), [&](const io::NamedTensor& w) { return w.name == name; });
     if (it == weights.end()) {
-      problems += "; missing tensor " + name;
+      const bool optional = std::any_of(may_be_missing.begin(), may_be_missing.end(),
+                                        [&](const std::string& prefix) { return name.rfind(prefix, 0) == 0; });
+      if (optional)
+        kept_initial.push_back(name);
+      else
+        problems += "; missing tensor " + name;
     } else if (it->tensor.shape() != params_[i].shape()) {
       problems += "; tensor " + name + " has shape " + it->tensor.shape().str() + ", expected " +
                   params_[i].shape().str();
@@ -95,6 +102,7 @@ void Bert::load_weights(const std::vector<io::NamedTensor>& weights, const std::
     }
   }
   if (!problems.empty()) throw Error(source + ": " + problems.substr(2));
+  return kept_initial;
 }
 
 std::vector<std::pair<std::string, Dims>> Bert::parameter_shapes() const {

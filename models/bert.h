@@ -63,7 +63,11 @@ class Bert {
   // Copies every parameter from `weights` by HF name (extra tensors, such as
   // another head's, are ignored). Throws naming `source` and what is missing
   // or mis-shaped.
-  void load_weights(const std::vector<io::NamedTensor>& weights, const std::string& source);
+  // Parameters whose name starts with one of `may_be_missing` keep their
+  // current (initial) values when absent, as HF does for a new head; the
+  // names of those are returned.
+  std::vector<std::string> load_weights(const std::vector<io::NamedTensor>& weights, const std::string& source,
+                                        const std::vector<std::string>& may_be_missing = {});
 
   // Every parameter's HF name and shape, in declaration order.
   std::vector<std::pair<std::string, engine::Dims>> parameter_shapes() const;

@@ -1,0 +1,55 @@
+// Fine-tuning a pretrained model for sequence classification (binary or
+// multi-class, single or pair inputs): keeps the checkpoint that scores best on
+// dev by the chosen metric, then evaluates that checkpoint on test.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "models/metrics.h"
+
+namespace dnabert::models {
+
+struct FinetuneOptions {
+  std::string init;   // pretrained model directory
+  std::string train, dev, test;  // DNABERT TSV, GUE CSV or labelled FASTA ("pos.fa:1,neg.fa:0")
+  std::string out;
+  int epochs = 3;
+  double lr = 5e-5;
+  int batch = 32;
+  int max_len = 0;   // tokens per sequence; 0 = the model's max_position_embeddings
+  double warmup_ratio = 0.1;
+  double weight_decay = 0.01;
+  std::string metric = "mcc";  // mcc | auc | acc | f1
+  int early_stop = 0;          // stop after this many epochs without a better dev score; 0 = never
+  int freeze_layers = -1;      // freeze the embeddings and the first N layers; -1 = nothing frozen
+  uint64_t seed = 42;
+  float dropout = -1;          // override hidden/attention dropout; < 0 keeps the config's
+};
+
+struct FinetuneEpoch {
+  int epoch = 0, epochs = 0;
+  ClassificationMetrics dev;
+  double train_loss = 0;
+  bool best = false;
+};
+
+struct FinetuneCallbacks {
+  std::function<void(const std::string&)> on_message;
+  // After every optimiser step: step, total steps, running mean loss.
+  std::function<void(int64_t, int64_t, double)> on_step;
+  std::function<void(const FinetuneEpoch&)> on_epoch;
+};
+
+struct FinetuneResult {
+  ClassificationMetrics best_dev, test;
+  bool has_test = false;
+  int best_epoch = 0;
+  std::string best_dir;
+};
+
+// Writes out/best/ (model, vocab, label_map.json), out/eval_results.json,
+// out/eval_results.tsv, out/confusion_matrix.txt and out/log.jsonl.
+FinetuneResult finetune(const FinetuneOptions& options, const FinetuneCallbacks& callbacks = {});
+
+}  // namespace dnabert::models
