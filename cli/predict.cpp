@@ -8,6 +8,7 @@
 #include "io/atomic_file.h"
 #include "io/dataset.h"
 #include "io/sequence_source.h"
+#include "models/inference.h"
 #include "models/loading.h"
 #include "ops/ops.h"
 
@@ -15,8 +16,8 @@ namespace dnabert::cli {
 namespace {
 
 struct PredictArgs {
-  std::string model, input, out;
-  int batch = 32, max_len = 0;
+  std::string model, input, out, aggregate = "mean";
+  int batch = 32, max_len = 0, stride = 0;
 };
 
 int run(const PredictArgs& a) {
@@ -30,62 +31,56 @@ int run(const PredictArgs& a) {
     names.clear();
     for (int i = 0; i < C; ++i) names.push_back(std::to_string(i));
   }
-  const int T = a.max_len > 0 ? a.max_len : cfg.max_position_embeddings;
-  tokenizer::TokenizerOptions topt;
-  topt.max_len = static_cast<size_t>(T);
-  tokenizer::KmerTokenizer tok(lm.vocab, topt);
+  models::WindowOptions wo;
+  wo.max_len = a.max_len > 0 ? a.max_len : cfg.max_position_embeddings;
+  if (wo.max_len < 3 || wo.max_len > cfg.max_position_embeddings)
+    throw UsageError("--max-len must be in 3.." + std::to_string(cfg.max_position_embeddings));
+  wo.stride = a.stride;
+  wo.aggregate = models::parse_aggregate(a.aggregate);
+  wo.batch = a.batch;
+  tokenizer::KmerTokenizer tok(lm.vocab);
   io::SequenceSource source(a.input);
   io::AtomicFile out(a.out);
   std::string header = "id";
   for (const auto& n : names) header += "\tprob_" + n;
-  out.write(header + "\tpredicted\n");
+  out.write(header + "\tpredicted\twindows\n");
   engine::Arena arena;
   std::vector<std::string> ids;
-  std::vector<tokenizer::Encoding> enc;
+  std::vector<std::vector<int32_t>> kmers;
   io::SourceItem item;
-  int64_t done = 0, truncated = 0;
+  int64_t done = 0, windowed = 0;
   bool more = true;
   while (more) {
     ids.clear();
-    enc.clear();
-    while (static_cast<int>(enc.size()) < a.batch && (more = source.next(item))) {
+    kmers.clear();
+    while (static_cast<int>(kmers.size()) < a.batch && (more = source.next(item))) {
       ids.push_back(item.id);
-      enc.push_back(tok.encode(item.text, item.input));
-      truncated += enc.back().truncated > 0;
+      kmers.emplace_back();
+      tok.append_ids(item.text, item.input, kmers.back());
     }
-    if (enc.empty()) break;
-    const int64_t B = static_cast<int64_t>(enc.size());
-    int64_t Tb = 0;
-    for (auto& e : enc) Tb = std::max<int64_t>(Tb, static_cast<int64_t>(e.ids.size()));
-    std::vector<int32_t> tids(static_cast<size_t>(B * Tb), 0), mask(static_cast<size_t>(B * Tb), 0);
-    for (int64_t b = 0; b < B; ++b) {
-      const auto& e = enc[static_cast<size_t>(b)].ids;
-      std::copy(e.begin(), e.end(), tids.begin() + b * Tb);
-      std::fill(mask.begin() + b * Tb, mask.begin() + b * Tb + static_cast<int64_t>(e.size()), 1);
-    }
-    engine::Tape tape(arena, engine::Tape::Mode::Inference);
-    models::BertInputs in{engine::Tensor::from_ints({B, Tb}, tids, &arena), engine::Tensor(),
-                          engine::Tensor::from_ints({B, Tb}, mask, &arena)};
-    engine::Tensor p = ops::softmax(tape, lm.model->classify(tape, lm.model->encode(tape, in, {}), {}));
-    const float* pp = p.f32();
-    for (int64_t b = 0; b < B; ++b) {
-      std::string line = ids[static_cast<size_t>(b)];
+    if (kmers.empty()) break;
+    std::vector<int> nwin;
+    const std::vector<float> p = models::classify_sequences(*lm.model, kmers, wo, arena, &nwin);
+    for (size_t b = 0; b < kmers.size(); ++b) {
+      std::string line = ids[b];
       int best = 0;
       for (int c = 0; c < C; ++c) {
         char buf[32];
-        std::snprintf(buf, sizeof buf, "\t%.6f", pp[b * C + c]);
+        std::snprintf(buf, sizeof buf, "\t%.6f", p[b * C + c]);
         line += buf;
-        if (pp[b * C + c] > pp[b * C + best]) best = c;
+        if (p[b * C + c] > p[b * C + best]) best = c;
       }
-      out.write(line + "\t" + names[static_cast<size_t>(best)] + "\n");
+      out.write(line + "\t" + names[static_cast<size_t>(best)] + "\t" + std::to_string(nwin[b]) + "\n");
+      windowed += nwin[b] > 1;
     }
-    done += B;
+    done += static_cast<int64_t>(kmers.size());
   }
   out.commit();
   std::printf("wrote %s: %lld sequences, %d classes\n", a.out.c_str(), static_cast<long long>(done), C);
-  if (truncated)
-    std::fprintf(stderr, "predict: %lld sequences were longer than %d tokens and were truncated\n",
-                 static_cast<long long>(truncated), T);
+  if (windowed)
+    std::fprintf(stderr, "predict: %lld sequences were longer than the model and were classified in windows "
+                         "(logits aggregated by %s)\n",
+                 static_cast<long long>(windowed), a.aggregate.c_str());
   return 0;
 }
 
@@ -95,9 +90,12 @@ Registration reg([](CLI::App& app) {
   s->add_option("--model", a->model, "Fine-tuned model directory (finetune's out/best)")
       ->required()->check(CLI::ExistingDirectory);
   s->add_option("--input", a->input, "FASTA/FASTQ (.gz), GUE CSV, DNABERT TSV, or one sequence per line")->required();
-  s->add_option("--out", a->out, "Output TSV: id, one probability per class, predicted label")->required();
+  s->add_option("--out", a->out, "Output TSV: id, one probability per class, predicted label, windows used")->required();
   s->add_option("--batch", a->batch, "Sequences per batch")->check(CLI::PositiveNumber)->capture_default_str();
-  s->add_option("--max-len", a->max_len, "Tokens per sequence (longer ones are truncated; default: the model's)");
+  s->add_option("--max-len", a->max_len, "Tokens per window (default: the model's positions)");
+  s->add_option("--stride", a->stride, "k-mers between windows of a long sequence (default: half a window)");
+  s->add_option("--aggregate", a->aggregate, "How window logits combine: mean or max")
+      ->check(CLI::IsMember({"mean", "max"}))->capture_default_str();
   return std::function<int()>([a] { return run(*a); });
 });
 

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "engine/rng.h"
 #include "io/checkpoint.h"
@@ -103,15 +104,64 @@ TEST_CASE("finetune learns a motif, keeps the best dev checkpoint and evaluates 
   std::ifstream preds(temp_path("preds.tsv"));
   std::string line;
   std::getline(preds, line);
-  CHECK(line == "id\tprob_0\tprob_1\tpredicted");
+  CHECK(line == "id\tprob_0\tprob_1\tpredicted\twindows");
   int rows = 0, correct = 0;
   while (std::getline(preds, line)) {
     const int label = rows % 2;  // motif_csv alternates the labels
-    correct += line.back() - '0' == label;
+    const char predicted = line[line.size() - 3];
+    correct += predicted - '0' == label;
+    CHECK(line.back() == '1');  // 40 bp fit one window
     ++rows;
   }
   CHECK(rows == 100);
   CHECK(static_cast<double>(correct) / rows == doctest::Approx(r.test.accuracy));
+
+  // Long sequences: 38 3-mers in windows of 10 with stride 5 start at 0, 5, ..., 25 and 28: 7 windows.
+  const std::string one = write_file("one.txt", "ACGTTGCAACGTGGGGGGGGTTACGATCGATCGTAGCTAG\n");
+  for (const char* agg : {"mean", "max"}) {
+    CliRun w = run_cli("predict --model " + o.out + "/best --input " + one + " --max-len 12 --stride 5 --aggregate " +
+                       agg + " --out " + temp_path(std::string("win_") + agg + ".tsv"));
+    INFO(w.output);
+    REQUIRE(w.status == 0);
+    const std::string t = slurp(temp_path(std::string("win_") + agg + ".tsv"));
+    CHECK(t.substr(t.size() - 3) == "\t7\n");
+  }
+  CHECK(slurp(temp_path("win_mean.tsv")) != slurp(temp_path("win_max.tsv")));
+
+  // scan: a 100 bp record in 40 bp windows every 20 bp starts windows at 0, 20, 40, 60, each reported on
+  // the 20 bp around its centre; a 30 bp record (shorter than a window) is one window over all of it.
+  std::string rec1;
+  for (int i = 0; i < 100; ++i) rec1 += "ACGT"[(i * 7 + i / 3) % 4];
+  rec1.replace(45, 8, "GGGGGGGG");
+  const std::string fa = write_file("scan.fa", ">chrA test\n" + rec1.substr(0, 60) + "\n" + rec1.substr(60) +
+                                                   "\n>chrB\nACGTACGTACGTACGTACGTACGTACGTAC\n");
+  for (const char* strands : {"", " --both-strands"}) {
+    CAPTURE(strands);
+    CliRun sc = run_cli("scan --model " + o.out + "/best --fasta " + fa + " --window 40 --stride 20" + strands +
+                        " --out " + temp_path("scan.bedgraph"));
+    INFO(sc.output);
+    REQUIRE(sc.status == 0);
+    std::istringstream track(slurp(temp_path("scan.bedgraph")));
+    std::getline(track, line);
+    CHECK(line.rfind("track type=bedGraph", 0) == 0);
+    std::vector<std::string> intervals;
+    std::vector<double> scores;
+    std::string chrom;
+    long start, end;
+    double score;
+    while (track >> chrom >> start >> end >> score) {
+      intervals.push_back(chrom + ":" + std::to_string(start) + "-" + std::to_string(end));
+      scores.push_back(score);
+      CHECK((score >= 0 && score <= 1));
+    }
+    CHECK(intervals == std::vector<std::string>{"chrA:10-30", "chrA:30-50", "chrA:50-70", "chrA:70-90", "chrB:5-25"});
+    // The windows holding the G run (starting at 20 and 40) score higher than the others on chrA.
+    CHECK(std::min(scores[1], scores[2]) > std::max(scores[0], scores[3]));
+  }
+  CliRun bad = run_cli("scan --model " + o.out + "/best --fasta " + fa + " --window 2 --stride 1 --out " +
+                       temp_path("x.bedgraph"));
+  CHECK(bad.status == 2);
+  CHECK(bad.output.find("--window must be at least k") != std::string::npos);
 }
 
 TEST_CASE("finetune errors name the file and the cause") {
