@@ -184,3 +184,24 @@ TEST_CASE("loading weights names what is missing or mis-shaped") {
                        "missing tensor cls.predictions.bias",
                        Error);
 }
+
+TEST_CASE("a second training step of the same shape takes all its memory from the arena's cache") {
+  Fixture f = load_fixture();
+  models::Bert bert(f.config, models::Heads::MaskedLM);
+  bert.load_weights(weights_of(f), "fixture");
+  engine::Arena arena;
+  auto step = [&] {
+    engine::Tape tape(arena);
+    Tensor hidden = bert.encode(tape, {f["input_ids"], f["token_type_ids"], f["attention_mask"]}, {1, 0});
+    bert.params().zero_grad();
+    tape.backward(bert.mlm_loss(tape, hidden, f["labels"]));
+  };
+  step();
+  const engine::ArenaStats first = arena.stats();
+  step();
+  const engine::ArenaStats second = arena.stats();
+  CHECK(first.in_use_bytes == 0);
+  CHECK(second.reserved_bytes == first.reserved_bytes);  // no block obtained from the OS, so no page faulted in
+  CHECK(second.allocations - first.allocations == second.cache_hits - first.cache_hits);
+  CHECK(second.allocations > first.allocations);
+}
