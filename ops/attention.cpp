@@ -1,9 +1,12 @@
 #include "ops/attention.h"
 
+#include <algorithm>
 #include <cfloat>
 #include <cmath>
+#include <vector>
 
 #include "ops/common.h"
+#include "ops/loss.h"
 
 namespace dnabert::ops {
 
@@ -17,8 +20,44 @@ Tensor additive_mask(Tape& tape, const Tensor& m) {
   return out;
 }
 
-// Reference (materialised T×T) implementation. The probabilities P are kept
-// for the backward pass; the dropout mask is regenerated from its key.
+// Flash-style attention (tiled, online softmax): no T×T buffer is ever
+// materialised. Per head, query tiles of kTile rows sweep key tiles of kTile
+// columns, keeping a running log-sum-exp L and a normalised output O:
+//   S = (q·scale) kᵀ + mask,  l = logsumexp_tile(S),  P = exp(S - l)
+//   L' = logaddexp(L, l),  O' = e^(L - L')·O + e^(l - L')·dropout(P) v
+// The pass saves only O and L; the backward pass recomputes each tile's P =
+// exp(S - L) and, with D = rowsum(dO ⊙ O) (which holds with dropout too),
+//   dP = dropout(dO vᵀ),  dS = P ⊙ (dP - D),  dq += dS k·scale,
+//   dk += dSᵀ (q·scale),  dv += dropout(P)ᵀ dO.
+// Each head is processed by one thread in a fixed tile order, so results do
+// not depend on the thread count. Dropout element (i, j) of head bh uses
+// Philox index first + (bh·T + i)·T + j, in both passes.
+namespace {
+
+constexpr int64_t kTile = 64;
+
+struct AttentionShape {
+  int64_t B, T, H, NH, D;
+  float scale;
+};
+
+// S tile [rows, cols] = qs[rows, D] · k[j0 : j0 + cols]ᵀ + mask[j0 : j0 + cols]
+void score_tile(const kernels::KernelTable& kt, const AttentionShape& s, const float* qs, const float* k_head,
+                const float* mask_b, int64_t j0, int64_t rows, int64_t cols, float* S) {
+  kt.gemm(false, true, rows, cols, s.D, 1.0f, qs, s.D, k_head + j0 * s.H, s.H, 0.0f, S, cols);
+  if (mask_b) kt.add_bias(S, mask_b + j0, rows, cols);
+}
+
+// P = exp(S - L_row) for a tile whose rows have log-sum-exp `lse_tile` over this tile:
+// softmax within the tile times e^(lse_tile - L).
+void probs_tile(const kernels::KernelTable& kt, const float* S, int64_t rows, int64_t cols, const int32_t* no_labels,
+                float* lse_tile, float* scratch, float* P) {
+  kt.cross_entropy_fwd(S, no_labels, rows, cols, lse_tile, scratch);
+  kt.softmax_fwd(S, P, rows, cols, 1.0f, nullptr);
+}
+
+}  // namespace
+
 Tensor attention(Tape& tape, const Tensor& q, const Tensor& k, const Tensor& v, int num_heads, const Tensor& mask,
                  float dropout_p, const engine::Rng& rng) {
   constexpr const char* op = "attention";
@@ -40,55 +79,115 @@ Tensor attention(Tape& tape, const Tensor& q, const Tensor& k, const Tensor& v, 
   }
   if (!(dropout_p >= 0.0f && dropout_p < 1.0f)) fail(op, "dropout probability must be in [0, 1)");
   const bool drop = tape.training() && dropout_p > 0.0f;
-  const int64_t D = H / NH, TT = T * T;
-  const float scale = 1.0f / std::sqrt(static_cast<float>(D));
+  const AttentionShape s{B, T, H, NH, H / NH, 1.0f / std::sqrt(static_cast<float>(H / NH))};
   const uint64_t seed = rng.seed(), stream = rng.stream(), first = rng.counter();
+  const bool record = tape.needs_grad({&q, &k, &v});
 
-  Tensor probs = Tensor::empty({B, NH, T, T}, &tape.arena());
-  Tensor dropped = drop ? Tensor::empty({B, NH, T, T}, &tape.arena()) : probs;
   Tensor out = Tensor::empty({B, T, H}, &tape.arena());
+  Tensor lse = Tensor::empty({B, NH, T}, &tape.arena());
   const auto& kt = K();
   {
     const float *pq = q.f32(), *pk = k.f32(), *pv = v.f32(), *pmask = mask.defined() ? mask.f32() : nullptr;
-    float *pp = probs.f32(), *pd = dropped.f32(), *po = out.f32();
+    float *po = out.f32(), *pl = lse.f32();
 #pragma omp parallel for schedule(static)
     for (int64_t bh = 0; bh < B * NH; ++bh) {
-      const int64_t b = bh / NH, h = bh % NH;
-      const int64_t off = b * T * H + h * D;
-      float* P = pp + bh * TT;
-      kt.gemm(false, true, T, T, D, 1.0f, pq + off, H, pk + off, H, 0.0f, P, T);  // S = q kᵀ
-      kt.softmax_fwd(P, P, T, T, scale, pmask ? pmask + b * T : nullptr);
-      if (drop) kt.dropout(P, pd + bh * TT, TT, dropout_p, seed, stream, first + static_cast<uint64_t>(bh * TT), false);
-      kt.gemm(false, false, T, D, T, 1.0f, pd + bh * TT, T, pv + off, H, 0.0f, po + off, H);  // out = P' v
+      const int64_t b = bh / NH, h = bh % NH, off = b * T * H + h * s.D;
+      const float* mask_b = pmask ? pmask + b * T : nullptr;
+      std::vector<float> qs(kTile * s.D), S(kTile * kTile), P(kTile * kTile), l(kTile), scratch(kTile);
+      std::vector<int32_t> no_labels(kTile, kIgnoreIndex);
+      for (int64_t i0 = 0; i0 < T; i0 += kTile) {
+        const int64_t rows = std::min(kTile, T - i0);
+        float* O = po + off + i0 * H;  // rows of this tile, leading dimension H
+        float* L = pl + bh * T + i0;
+        for (int64_t r = 0; r < rows; ++r) {
+          kt.scale(pq + off + (i0 + r) * H, s.scale, qs.data() + r * s.D, s.D, false);
+          std::fill(O + r * H, O + r * H + s.D, 0.0f);
+          L[r] = -INFINITY;
+        }
+        for (int64_t j0 = 0; j0 < T; j0 += kTile) {
+          const int64_t cols = std::min(kTile, T - j0);
+          score_tile(kt, s, qs.data(), pk + off, mask_b, j0, rows, cols, S.data());
+          probs_tile(kt, S.data(), rows, cols, no_labels.data(), l.data(), scratch.data(), P.data());
+          for (int64_t r = 0; r < rows; ++r) {
+            const float Lnew = std::max(L[r], l[r]) + std::log1p(std::exp(-std::fabs(L[r] - l[r])));
+            const float alpha = std::isinf(L[r]) ? 0.0f : std::exp(L[r] - Lnew), beta = std::exp(l[r] - Lnew);
+            L[r] = Lnew;
+            float* prow = P.data() + r * cols;
+            if (drop)
+              kt.dropout(prow, prow, cols, dropout_p, seed, stream,
+                         first + static_cast<uint64_t>((bh * T + i0 + r) * T + j0), false);
+            kt.scale(prow, beta, prow, cols, false);
+            kt.scale(O + r * H, alpha, O + r * H, s.D, false);
+          }
+          kt.gemm(false, false, rows, s.D, cols, 1.0f, P.data(), cols, pv + off + j0 * H, H, 1.0f, O, H);
+        }
+      }
     }
   }
-  if (tape.needs_grad({&q, &k, &v}))
-    tape.record(out, [&tape, q, k, v, probs, dropped, B, T, H, NH, D, TT, scale, drop, dropout_p, seed, stream,
+  if (record)
+    tape.record(out, [&tape, q, k, v, mask, lse, out_data = out.detach(), s, drop, dropout_p, seed, stream,
                       first](const Tensor& dout) {
       const auto& kt = K();
-      // Sinks are taken in the order they are written below (v, q, k), so aliased
-      // inputs accumulate correctly.
-      GradSink dv = tape.grad_sink(v), dq = tape.grad_sink(q), dk = tape.grad_sink(k);
-      Tensor dprobs = Tensor::empty({B, NH, T, T}, &tape.arena());
-      const float *pq = q.f32(), *pk = k.f32(), *pv = v.f32(), *pp = probs.f32(), *pd = dropped.f32(),
-                  *g = dout.f32();
-      float* pdp = dprobs.f32();
+      // Sinks are taken in the order they are written below (q per tile, then v
+      // and k per head), so aliased inputs accumulate correctly.
+      GradSink dq = tape.grad_sink(q), dv = tape.grad_sink(v), dk = tape.grad_sink(k);
+      const int64_t B = s.B, T = s.T, H = s.H, NH = s.NH, D = s.D;
+      const float *pq = q.f32(), *pk = k.f32(), *pv = v.f32(), *po = out_data.f32(), *pl = lse.f32(),
+                  *g = dout.f32(), *pmask = mask.defined() ? mask.f32() : nullptr;
 #pragma omp parallel for schedule(static)
       for (int64_t bh = 0; bh < B * NH; ++bh) {
-        const int64_t b = bh / NH, h = bh % NH;
-        const int64_t off = b * T * H + h * D;
-        float* dP = pdp + bh * TT;
-        if (dv)  // dv = P'ᵀ dout
-          kt.gemm(true, false, T, D, T, 1.0f, pd + bh * TT, T, g + off, H, dv.accumulate ? 1.0f : 0.0f, dv.data + off,
-                  H);
-        if (!dq && !dk) continue;
-        kt.gemm(false, true, T, T, D, 1.0f, g + off, H, pv + off, H, 0.0f, dP, T);  // dP' = dout vᵀ
-        if (drop) kt.dropout(dP, dP, TT, dropout_p, seed, stream, first + static_cast<uint64_t>(bh * TT), false);
-        kt.softmax_bwd(pp + bh * TT, dP, dP, T, T, scale, false);  // dS (scaled), in place
-        if (dq)  // dq = dS k
-          kt.gemm(false, false, T, D, T, 1.0f, dP, T, pk + off, H, dq.accumulate ? 1.0f : 0.0f, dq.data + off, H);
-        if (dk)  // dk = dSᵀ q
-          kt.gemm(true, false, T, D, T, 1.0f, dP, T, pq + off, H, dk.accumulate ? 1.0f : 0.0f, dk.data + off, H);
+        const int64_t b = bh / NH, h = bh % NH, off = b * T * H + h * D;
+        const float* mask_b = pmask ? pmask + b * T : nullptr;
+        std::vector<float> qs(kTile * D), S(kTile * kTile), P(kTile * kTile), Pd(kTile * kTile), dP(kTile * kTile),
+            l(kTile), scratch(kTile), Dvec(kTile), dq_acc(kTile * D), dk_acc(T * D, 0.0f), dv_acc(T * D, 0.0f);
+        std::vector<int32_t> no_labels(kTile, kIgnoreIndex);
+        for (int64_t i0 = 0; i0 < T; i0 += kTile) {
+          const int64_t rows = std::min(kTile, T - i0);
+          const float* L = pl + bh * T + i0;
+          const float* dO = g + off + i0 * H;
+          for (int64_t r = 0; r < rows; ++r) {
+            kt.scale(pq + off + (i0 + r) * H, s.scale, qs.data() + r * D, D, false);
+            double d = 0;
+            for (int64_t c = 0; c < D; ++c) d += double(dO[r * H + c]) * po[off + (i0 + r) * H + c];
+            Dvec[r] = static_cast<float>(d);
+          }
+          std::fill(dq_acc.begin(), dq_acc.end(), 0.0f);
+          for (int64_t j0 = 0; j0 < T; j0 += kTile) {
+            const int64_t cols = std::min(kTile, T - j0);
+            score_tile(kt, s, qs.data(), pk + off, mask_b, j0, rows, cols, S.data());
+            probs_tile(kt, S.data(), rows, cols, no_labels.data(), l.data(), scratch.data(), P.data());
+            for (int64_t r = 0; r < rows; ++r) {
+              float* prow = P.data() + r * cols;
+              kt.scale(prow, std::exp(l[r] - L[r]), prow, cols, false);  // P = exp(S - L)
+              if (drop)
+                kt.dropout(prow, Pd.data() + r * cols, cols, dropout_p, seed, stream,
+                           first + static_cast<uint64_t>((bh * T + i0 + r) * T + j0), false);
+            }
+            const float* Pdrop = drop ? Pd.data() : P.data();
+            if (dv)  // dv_j += P'ᵀ dO
+              kt.gemm(true, false, cols, D, rows, 1.0f, Pdrop, cols, dO, H, 1.0f, dv_acc.data() + j0 * D, D);
+            if (!dq && !dk) continue;
+            kt.gemm(false, true, rows, cols, D, 1.0f, dO, H, pv + off + j0 * H, H, 0.0f, dP.data(), cols);  // dP'
+            for (int64_t r = 0; r < rows; ++r) {
+              float* dprow = dP.data() + r * cols;
+              if (drop)
+                kt.dropout(dprow, dprow, cols, dropout_p, seed, stream,
+                           first + static_cast<uint64_t>((bh * T + i0 + r) * T + j0), false);
+              const float* prow = P.data() + r * cols;
+              for (int64_t c = 0; c < cols; ++c) dprow[c] = prow[c] * (dprow[c] - Dvec[r]);  // dS
+            }
+            if (dq) kt.gemm(false, false, rows, D, cols, 1.0f, dP.data(), cols, pk + off + j0 * H, H, 1.0f, dq_acc.data(), D);
+            if (dk)
+              kt.gemm(true, false, cols, D, rows, 1.0f, dP.data(), cols, qs.data(), D, 1.0f, dk_acc.data() + j0 * D, D);
+          }
+          if (dq)
+            for (int64_t r = 0; r < rows; ++r)
+              kt.scale(dq_acc.data() + r * D, s.scale, dq.data + off + (i0 + r) * H, D, dq.accumulate);
+        }
+        for (int64_t t = 0; t < T; ++t) {
+          if (dv) kt.scale(dv_acc.data() + t * D, 1.0f, dv.data + off + t * H, D, dv.accumulate);
+          if (dk) kt.scale(dk_acc.data() + t * D, 1.0f, dk.data + off + t * H, D, dk.accumulate);
+        }
       }
     });
   return out;

@@ -213,6 +213,32 @@ TEST_CASE("attention with an additive padding mask") {
       {q, k, v}));
 }
 
+TEST_CASE("attention over several 64-wide tiles, with a fully padded key tile") {
+  // T = 150 gives tiles of 64, 64 and 22; in batch 1 the keys from 40 on are padding, so its
+  // third tile and most of its second are masked out entirely.
+  const int64_t B = 2, T = 150, H = 4;
+  const int NH = 2;
+  Tensor q = random_tensor({B, T, H}, 160, 1.5f), k = random_tensor({B, T, H}, 161, 1.5f),
+         v = random_tensor({B, T, H}, 162);
+  std::vector<int32_t> m(B * T, 1);
+  for (int64_t t = 40; t < T; ++t) m[T + t] = 0;
+  Arena arena;
+  Tape tape(arena, Tape::Mode::Inference);
+  Tensor mask = ops::additive_mask(tape, ints({B, T}, m));
+  std::vector<float> mv = mask.to_vector();
+  check_close(ops::attention(tape, q, k, v, NH, mask).to_vector(), attention_ref(q, k, v, NH, &mv), 2e-5);
+  // The gradient check on a smaller slice of the same layout: T = 70 is two tiles.
+  Tensor q2 = random_tensor({1, 70, 2}, 163), k2 = random_tensor({1, 70, 2}, 164), v2 = random_tensor({1, 70, 2}, 165);
+  std::vector<int32_t> m2(70, 1);
+  for (int t = 66; t < 70; ++t) m2[t] = 0;
+  Tensor mask2 = ops::additive_mask(tape, ints({1, 70}, m2));
+  CHECK_GRADCHECK(gradcheck(
+      [mask2](Tape& t, const std::vector<Tensor>& in) {
+        return ops::attention(t, in[0], in[1], in[2], 1, mask2, 0.2f, Rng(3, 4));
+      },
+      {q2, k2, v2}));
+}
+
 TEST_CASE("embedding: gather forward, scatter-add backward with repeated ids") {
   Tensor table = random_tensor({6, 4}, 70);
   Tensor ids = ints({2, 3}, {5, 0, 5, 2, 2, 2});
