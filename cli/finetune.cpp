@@ -25,9 +25,13 @@ int run(const models::FinetuneOptions& o) {
   };
   cb.on_epoch = [&](const models::FinetuneEpoch& e) {
     char line[256];
-    std::snprintf(line, sizeof line, "epoch %d/%d: train loss %.4f | dev acc %.4f f1 %.4f mcc %.4f auc %.4f%s", e.epoch,
-                  e.epochs, e.train_loss, e.dev.accuracy, e.dev.num_classes == 2 ? e.dev.f1 : e.dev.f1_macro,
-                  e.dev.mcc, e.dev.auc, e.best ? "  (best so far, saved)" : "");
+    if (o.task == "classification")
+      std::snprintf(line, sizeof line, "epoch %d/%d: train loss %.4f | dev acc %.4f f1 %.4f mcc %.4f auc %.4f%s",
+                    e.epoch, e.epochs, e.train_loss, e.dev.accuracy, e.dev.num_classes == 2 ? e.dev.f1 : e.dev.f1_macro,
+                    e.dev.mcc, e.dev.auc, e.best ? "  (best so far, saved)" : "");
+    else
+      std::snprintf(line, sizeof line, "epoch %d/%d: train loss %.4f | dev %s%s", e.epoch, e.epochs, e.train_loss,
+                    e.dev_json.dump().c_str(), e.best ? "  (best so far, saved)" : "");
     cb.on_message(line);
   };
   models::FinetuneResult r = models::finetune(o, cb);
@@ -36,9 +40,14 @@ int run(const models::FinetuneOptions& o) {
     std::printf("%-5s acc %.4f  f1 %.4f  f1_macro %.4f  mcc %.4f  auc %.4f  aupr %.4f  (%lld examples)\n", split,
                 m.accuracy, m.f1, m.f1_macro, m.mcc, m.auc, m.aupr, static_cast<long long>(m.num_examples));
   };
-  std::printf("best epoch %d by dev %s; model: %s\n", r.best_epoch, o.metric.c_str(), r.best_dir.c_str());
-  show("dev", r.best_dev);
-  if (r.has_test) show("test", r.test);
+  std::printf("best epoch %d by dev %s; model: %s\n", r.best_epoch, r.metric.c_str(), r.best_dir.c_str());
+  if (o.task == "classification") {
+    show("dev", r.best_dev);
+    if (r.has_test) show("test", r.test);
+  } else {
+    std::printf("dev   %s\n", r.best_dev_json.dump().c_str());
+    if (r.has_test) std::printf("test  %s\n", r.test_json.dump().c_str());
+  }
   std::printf("results: %s/eval_results.json, %s/eval_results.tsv, %s/confusion_matrix.txt\n", o.out.c_str(),
               o.out.c_str(), o.out.c_str());
   return 0;
@@ -59,8 +68,12 @@ Registration reg([](CLI::App& app) {
   s->add_option("--max-len", o->max_len, "Tokens per sequence (default: the model's positions)");
   s->add_option("--warmup-ratio", o->warmup_ratio, "Fraction of steps for linear warm-up")
       ->check(CLI::Range(0.0, 1.0))->capture_default_str();
-  s->add_option("--metric", o->metric, "Dev metric for model selection")
-      ->check(CLI::IsMember({"mcc", "auc", "acc", "f1"}))->capture_default_str();
+  s->add_option("--task", o->task, "classification (cross-entropy), regression (one output, MSE) or multilabel "
+                                   "(labels separated by ';', one sigmoid each, BCE)")
+      ->check(CLI::IsMember({"classification", "regression", "multilabel"}))->capture_default_str();
+  s->add_option("--metric", o->metric, "Dev metric for model selection: mcc|auc|acc|f1 (classification, default mcc), "
+                                       "pearson|spearman|r2|mse (regression, default pearson), f1|auc (multilabel, "
+                                       "default f1)");
   s->add_option("--early-stop", o->early_stop, "Stop after N epochs without a better dev score (0 = never)")
       ->capture_default_str();
   s->add_option("--freeze-layers", o->freeze_layers, "Freeze the embeddings and the first N layers")

@@ -38,12 +38,16 @@ int run(const PredictArgs& a) {
   wo.stride = a.stride;
   wo.aggregate = models::parse_aggregate(a.aggregate);
   wo.batch = a.batch;
+  wo.output = models::output_kind_for(cfg);
   tokenizer::KmerTokenizer tok(lm.vocab);
   io::SequenceSource source(a.input);
   io::AtomicFile out(a.out);
   std::string header = "id";
-  for (const auto& n : names) header += "\tprob_" + n;
-  out.write(header + "\tpredicted\twindows\n");
+  if (wo.output == models::OutputKind::Identity)
+    header += "\tvalue";
+  else
+    for (const auto& n : names) header += "\tprob_" + n;
+  out.write(header + (wo.output == models::OutputKind::Identity ? "" : "\tpredicted") + "\twindows\n");
   engine::Arena arena;
   std::vector<std::string> ids;
   std::vector<std::vector<int32_t>> kmers;
@@ -62,15 +66,18 @@ int run(const PredictArgs& a) {
     std::vector<int> nwin;
     const std::vector<float> p = models::classify_sequences(*lm.model, kmers, wo, arena, &nwin);
     for (size_t b = 0; b < kmers.size(); ++b) {
-      std::string line = ids[b];
+      std::string line = ids[b], labels;
       int best = 0;
       for (int c = 0; c < C; ++c) {
         char buf[32];
         std::snprintf(buf, sizeof buf, "\t%.6f", p[b * C + c]);
         line += buf;
         if (p[b * C + c] > p[b * C + best]) best = c;
+        if (p[b * C + c] >= 0.5f) labels += (labels.empty() ? "" : ";") + names[static_cast<size_t>(c)];
       }
-      out.write(line + "\t" + names[static_cast<size_t>(best)] + "\t" + std::to_string(nwin[b]) + "\n");
+      if (wo.output == models::OutputKind::Softmax) line += "\t" + names[static_cast<size_t>(best)];
+      if (wo.output == models::OutputKind::Sigmoid) line += "\t" + labels;  // every label with p >= 0.5
+      out.write(line + "\t" + std::to_string(nwin[b]) + "\n");
       windowed += nwin[b] > 1;
     }
     done += static_cast<int64_t>(kmers.size());

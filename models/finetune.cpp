@@ -1,8 +1,10 @@
 #include "models/finetune.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "engine/error.h"
 #include "io/atomic_file.h"
@@ -19,14 +21,27 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::vector<std::string> split_inputs(const std::string& spec) {
+enum class Task { Classification, Regression, MultiLabel };
+
+Task parse_task(const std::string& t) {
+  if (t == "classification") return Task::Classification;
+  if (t == "regression") return Task::Regression;
+  if (t == "multilabel") return Task::MultiLabel;
+  throw UsageError("unknown task '" + t + "' (choose classification, regression or multilabel)");
+}
+
+std::string default_metric(Task t) {
+  return t == Task::Classification ? "mcc" : t == Task::Regression ? "pearson" : "f1";
+}
+
+std::vector<std::string> split(const std::string& text, char sep) {
   std::vector<std::string> parts;
   size_t start = 0;
-  while (start <= spec.size()) {
-    size_t comma = spec.find(',', start);
-    if (comma == std::string::npos) comma = spec.size();
-    if (comma > start) parts.push_back(spec.substr(start, comma - start));
-    start = comma + 1;
+  while (start <= text.size()) {
+    size_t end = text.find(sep, start);
+    if (end == std::string::npos) end = text.size();
+    if (end > start) parts.push_back(text.substr(start, end - start));
+    start = end + 1;
   }
   return parts;
 }
@@ -34,14 +49,63 @@ std::vector<std::string> split_inputs(const std::string& spec) {
 io::LabelledDataset read(const std::string& spec, const std::optional<io::LabelMap>& map) {
   io::DatasetOptions opt;
   opt.label_map = map;
-  return io::read_dataset(split_inputs(spec), opt);
+  return io::read_dataset(split(spec, ','), opt);
 }
 
-// Class probabilities [N, C] of every example, in dataset order.
-std::vector<float> predict_probs(const Bert& model, const std::vector<io::Example>& examples, int batch,
-                                 engine::Arena& arena) {
+// What the model is trained to output for each example: a class id, a number, or a multi-hot row.
+struct Targets {
+  Task task = Task::Classification;
+  int outputs = 0;                 // model outputs per example
+  std::vector<std::string> names;  // class or label names; empty for regression
+  std::vector<int32_t> classes;    // [N] classification
+  std::vector<float> values;       // [N] regression, [N, L] multi-label (0/1)
+};
+
+Targets make_targets(Task task, const io::LabelledDataset& d, const std::string& file,
+                     const std::vector<std::string>& label_names) {
+  Targets t;
+  t.task = task;
+  const size_t n = d.size();
+  if (task == Task::Classification) {
+    t.outputs = static_cast<int>(d.label_map.size());
+    t.names = d.label_map.names();
+    t.classes = d.labels;
+  } else if (task == Task::Regression) {
+    t.outputs = 1;
+    for (size_t i = 0; i < n; ++i) {
+      const std::string& s = d.label_map.name(d.labels[i]);
+      size_t used = 0;
+      double v = 0;
+      try {
+        v = std::stod(s, &used);
+      } catch (const std::exception&) {
+        used = 0;
+      }
+      if (used != s.size() || !std::isfinite(v))
+        throw Error(file + ": example " + std::to_string(i + 1) + ": label '" + s + "' is not a number (task regression)");
+      t.values.push_back(static_cast<float>(v));
+    }
+  } else {
+    t.names = label_names;
+    t.outputs = static_cast<int>(label_names.size());
+    t.values.assign(n * label_names.size(), 0.0f);
+    for (size_t i = 0; i < n; ++i)
+      for (const std::string& name : split(d.label_map.name(d.labels[i]), ';')) {
+        auto it = std::find(label_names.begin(), label_names.end(), name);
+        if (it == label_names.end())
+          throw Error(file + ": example " + std::to_string(i + 1) + ": label '" + name + "' does not occur in training");
+        t.values[i * label_names.size() + static_cast<size_t>(it - label_names.begin())] = 1.0f;
+      }
+  }
+  return t;
+}
+
+// Model outputs [N, outputs] for every example, in dataset order: class
+// probabilities, the regression value, or per-label sigmoid probabilities.
+std::vector<float> predict_all(const Bert& model, Task task, const std::vector<io::Example>& examples, int batch,
+                               engine::Arena& arena) {
   const int C = model.config().num_labels;
-  std::vector<float> probs(examples.size() * static_cast<size_t>(C));
+  std::vector<float> out(examples.size() * static_cast<size_t>(C));
   io::BatcherOptions bo;
   bo.batch_size = static_cast<size_t>(batch);
   bo.shuffle = false;
@@ -53,20 +117,76 @@ std::vector<float> predict_probs(const Bert& model, const std::vector<io::Exampl
     engine::Tape tape(arena, engine::Tape::Mode::Inference);
     BertInputs in{Tensor::from_ints({B, T}, b.input_ids, &arena), Tensor::from_ints({B, T}, b.token_types, &arena),
                   Tensor::from_ints({B, T}, b.attention_mask, &arena)};
-    Tensor p = ops::softmax(tape, model.classify(tape, model.encode(tape, in, {}), {}));
-    const float* pp = p.f32();
+    Tensor logits = model.classify(tape, model.encode(tape, in, {}), {});
+    if (task == Task::Classification) logits = ops::softmax(tape, logits);
+    std::vector<float> v = logits.to_vector();
+    if (task == Task::MultiLabel)
+      for (float& x : v) x = 1.0f / (1.0f + std::exp(-x));
     for (int64_t r = 0; r < B; ++r)
-      std::copy(pp + r * C, pp + (r + 1) * C, probs.begin() + static_cast<int64_t>(b.example_indices[r]) * C);
+      std::copy(v.begin() + r * C, v.begin() + (r + 1) * C, out.begin() + static_cast<int64_t>(b.example_indices[r]) * C);
   }
-  return probs;
+  return out;
 }
 
-ClassificationMetrics evaluate(const Bert& model, const std::vector<io::Example>& examples, int batch,
-                               engine::Arena& arena) {
-  std::vector<int32_t> labels;
-  for (const auto& e : examples) labels.push_back(e.label);
-  return compute_classification_metrics(labels, predict_probs(model, examples, batch, arena),
-                                        model.config().num_labels);
+struct Evaluation {
+  ClassificationMetrics classification;
+  nlohmann::json json;
+  double score = 0;
+  std::string tsv_header, tsv_row;
+};
+
+std::string tsv_of(const nlohmann::json& j, const std::vector<std::string>& keys, std::string& header) {
+  std::string row;
+  header.clear();
+  for (const auto& k : keys) {
+    header += (header.empty() ? "" : "\t") + k;
+    char buf[32];
+    const nlohmann::json& v = j.at(k);
+    if (v.is_null()) std::snprintf(buf, sizeof buf, "nan");
+    else std::snprintf(buf, sizeof buf, "%.6f", v.get<double>());
+    row += (row.empty() ? "" : "\t") + std::string(buf);
+  }
+  return row;
+}
+
+Evaluation evaluate(const Bert& model, const Targets& t, const std::vector<io::Example>& examples, int batch,
+                    const std::string& metric, engine::Arena& arena) {
+  Evaluation e;
+  const std::vector<float> out = predict_all(model, t.task, examples, batch, arena);
+  if (t.task == Task::Classification) {
+    e.classification = compute_classification_metrics(t.classes, out, t.outputs);
+    e.json = e.classification.to_json();
+    e.score = metric_by_name(e.classification, metric);
+    e.tsv_header = ClassificationMetrics::to_tsv_header();
+    e.tsv_row = e.classification.to_tsv_row();
+    return e;
+  }
+  if (t.task == Task::Regression) {
+    RegressionMetrics m = compute_regression_metrics(t.values, out);
+    e.json = m.to_json();
+    e.score = metric == "pearson" ? m.pearson : metric == "spearman" ? m.spearman : metric == "r2" ? m.r2 : -m.mse;
+    e.tsv_row = tsv_of(e.json, {"mse", "mae", "r2", "pearson", "spearman"}, e.tsv_header);
+    return e;
+  }
+  std::vector<int32_t> labels(t.values.size());
+  for (size_t i = 0; i < labels.size(); ++i) labels[i] = t.values[i] > 0.5f;
+  MultiLabelMetrics m = compute_multilabel_metrics(labels, out, t.outputs);
+  e.json = m.to_json();
+  e.score = metric == "auc" ? m.auc_macro : m.f1_macro;
+  e.tsv_row = tsv_of(e.json, {"f1_macro", "auc_macro"}, e.tsv_header);
+  return e;
+}
+
+void check_metric(Task task, const std::string& metric) {
+  static const std::map<Task, std::set<std::string>> allowed = {
+      {Task::Classification, {"mcc", "auc", "acc", "f1"}},
+      {Task::Regression, {"pearson", "spearman", "r2", "mse"}},
+      {Task::MultiLabel, {"f1", "auc"}}};
+  if (!allowed.at(task).count(metric)) {
+    std::string list;
+    for (const auto& m : allowed.at(task)) list += (list.empty() ? "" : ", ") + m;
+    throw UsageError("--metric " + metric + " does not fit this task (choose " + list + ")");
+  }
 }
 
 }  // namespace
@@ -78,36 +198,59 @@ FinetuneResult finetune(const FinetuneOptions& o, const FinetuneCallbacks& cb) {
   if (o.init.empty() || o.train.empty() || o.dev.empty() || o.out.empty())
     throw UsageError("finetune: --init, --train, --dev and --out are required");
   if (o.epochs < 1 || o.batch < 1 || !(o.lr > 0)) throw UsageError("finetune: epochs, batch and lr must be positive");
-  metric_by_name(ClassificationMetrics{}, o.metric);  // validates the name
+  const Task task = parse_task(o.task);
+  const std::string metric = o.metric.empty() ? default_metric(task) : o.metric;
+  check_metric(task, metric);
   fs::create_directories(o.out);
 
-  // Data: the label map comes from the training set and is reused for dev/test.
+  // Data. Classification reuses the training set's label map for dev and test;
+  // regression and multi-label read their label strings themselves.
   io::LabelledDataset train = read(o.train, std::nullopt);
-  io::LabelledDataset dev = read(o.dev, train.label_map);
+  const bool shared_map = task == Task::Classification;
+  io::LabelledDataset dev = read(o.dev, shared_map ? std::optional(train.label_map) : std::nullopt);
   std::optional<io::LabelledDataset> test;
-  if (!o.test.empty()) test = read(o.test, train.label_map);
-  const int C = static_cast<int>(train.label_map.size());
-  if (C < 2) throw Error(o.train + ": fine-tuning needs at least two classes, found " + std::to_string(C));
+  if (!o.test.empty()) test = read(o.test, shared_map ? std::optional(train.label_map) : std::nullopt);
+  std::vector<std::string> label_names;
+  if (task == Task::MultiLabel) {
+    std::set<std::string> names;
+    for (const auto& entry : train.label_map.names())
+      for (const auto& n : split(entry, ';')) names.insert(n);
+    label_names.assign(names.begin(), names.end());
+  }
+  const Targets train_t = make_targets(task, train, o.train, label_names), dev_t = make_targets(task, dev, o.dev, label_names);
+  Targets test_t;
+  if (test) test_t = make_targets(task, *test, o.test, label_names);
+  const int C = train_t.outputs;
+  if (task == Task::Classification && C < 2)
+    throw Error(o.train + ": fine-tuning needs at least two classes, found " + std::to_string(C));
+  if (task == Task::MultiLabel && C < 1) throw Error(o.train + ": no labels found");
 
-  // Model: the pretrained encoder, a new pooler and classifier (as HF does).
+  // Model: the pretrained encoder, a new pooler and head (as HF does).
   io::CheckpointData ck = io::read_checkpoint(o.init, false);
   BertConfig config = BertConfig::from_json(ck.config, o.init + "/config.json");
   config.num_labels = C;
   if (o.dropout >= 0) config.hidden_dropout_prob = config.attention_probs_dropout_prob = o.dropout;
   config.extra["architectures"] = {"BertForSequenceClassification"};
-  nlohmann::json id2label = nlohmann::json::object(), label2id = nlohmann::json::object();
-  for (int i = 0; i < C; ++i) {
-    id2label[std::to_string(i)] = train.label_map.name(i);
-    label2id[train.label_map.name(i)] = i;
+  config.extra["problem_type"] = task == Task::Classification ? "single_label_classification"
+                                 : task == Task::Regression   ? "regression"
+                                                              : "multi_label_classification";
+  const std::vector<std::string>& names = task == Task::Classification ? train_t.names : label_names;
+  if (!names.empty()) {
+    nlohmann::json id2label = nlohmann::json::object(), label2id = nlohmann::json::object();
+    for (int i = 0; i < C; ++i) {
+      id2label[std::to_string(i)] = names[static_cast<size_t>(i)];
+      label2id[names[static_cast<size_t>(i)]] = i;
+    }
+    config.extra["id2label"] = id2label;
+    config.extra["label2id"] = label2id;
   }
-  config.extra["id2label"] = id2label;
-  config.extra["label2id"] = label2id;
   tokenizer::Vocab vocab = vocab_from_text(ck.vocab_text, o.init + "/vocab.txt");
   Bert model(config, Heads::Classification);
   model.init(o.seed);
   std::vector<std::string> fresh =
       model.load_weights(ck.weights, o.init + "/model.safetensors", {"bert.pooler.", "classifier."});
-  if (!fresh.empty()) say("new head (not in the pretrained model, initialised N(0, 0.02)): " + std::to_string(fresh.size()) + " tensors");
+  if (!fresh.empty())
+    say("new head (not in the pretrained model, initialised N(0, 0.02)): " + std::to_string(fresh.size()) + " tensors");
 
   const int max_len = o.max_len > 0 ? o.max_len : config.max_position_embeddings;
   if (max_len > config.max_position_embeddings)
@@ -125,15 +268,15 @@ FinetuneResult finetune(const FinetuneOptions& o, const FinetuneCallbacks& cb) {
   std::vector<io::Example> train_ex = tokenize(train, o.train), dev_ex = tokenize(dev, o.dev), test_ex;
   if (test) test_ex = tokenize(*test, o.test);
   say("data: train " + std::to_string(train_ex.size()) + ", dev " + std::to_string(dev_ex.size()) +
-      (test ? ", test " + std::to_string(test_ex.size()) : std::string()) + " examples, " + std::to_string(C) +
-      " classes, k=" + std::to_string(vocab.k()) + ", max-len " + std::to_string(max_len));
+      (test ? ", test " + std::to_string(test_ex.size()) : std::string()) + " examples; task " + o.task + " with " +
+      std::to_string(C) + " output" + (C > 1 ? "s" : "") + "; k=" + std::to_string(vocab.k()) + ", max-len " +
+      std::to_string(max_len) + "; selecting by dev " + metric);
 
   io::BatcherOptions bo;
   bo.batch_size = static_cast<size_t>(o.batch);
   bo.seed = o.seed;
   io::Batcher batcher(train_ex, bo);
-  const int64_t steps_per_epoch = static_cast<int64_t>(batcher.num_batches());
-  const int64_t total = steps_per_epoch * o.epochs;
+  const int64_t total = static_cast<int64_t>(batcher.num_batches()) * o.epochs;
   AdamWOptions ao;
   ao.lr = o.lr;
   ao.weight_decay = o.weight_decay;
@@ -157,9 +300,11 @@ FinetuneResult finetune(const FinetuneOptions& o, const FinetuneCallbacks& cb) {
   const std::string best_dir = (fs::path(o.out) / "best").string();
   std::ofstream log((fs::path(o.out) / "log.jsonl").string(), std::ios::trunc);
   FinetuneResult result;
+  result.metric = metric;
   double best_score = -INFINITY;
   int since_best = 0;
   int64_t step = 0;
+  Evaluation best_eval;
   io::Batch b;
   for (int epoch = 1; epoch <= o.epochs; ++epoch) {
     batcher.start_epoch(static_cast<uint64_t>(epoch));
@@ -172,7 +317,17 @@ FinetuneResult finetune(const FinetuneOptions& o, const FinetuneCallbacks& cb) {
                     Tensor::from_ints({B, T}, b.attention_mask, &arena)};
       const DropoutKey key{o.seed, static_cast<uint64_t>(step)};
       Tensor logits = model.classify(tape, model.encode(tape, in, key), key);
-      Tensor loss = ops::cross_entropy(tape, logits, Tensor::from_ints({B}, b.labels, &arena));
+      Tensor loss;
+      if (task == Task::Classification) {
+        loss = ops::cross_entropy(tape, logits, Tensor::from_ints({B}, b.labels, &arena));
+      } else {
+        std::vector<float> target(static_cast<size_t>(B * C));
+        for (int64_t r = 0; r < B; ++r)
+          std::copy_n(train_t.values.begin() + static_cast<int64_t>(b.example_indices[r]) * C, C,
+                      target.begin() + r * C);
+        Tensor tt = Tensor::from_vector({B, C}, target, &arena);
+        loss = task == Task::Regression ? ops::mse_loss(tape, logits, tt) : ops::bce_with_logits(tape, logits, tt);
+      }
       params.zero_grad();
       tape.backward(loss);
       opt.step();
@@ -182,53 +337,65 @@ FinetuneResult finetune(const FinetuneOptions& o, const FinetuneCallbacks& cb) {
       ++n;
       if (cb.on_step) cb.on_step(step, total, loss_sum / static_cast<double>(n));
     }
+    Evaluation ev = evaluate(model, dev_t, dev_ex, o.batch, metric, arena);
     FinetuneEpoch ep;
     ep.epoch = epoch;
     ep.epochs = o.epochs;
     ep.train_loss = n ? loss_sum / static_cast<double>(n) : 0;
-    ep.dev = evaluate(model, dev_ex, o.batch, arena);
-    const double score = metric_by_name(ep.dev, o.metric);
-    ep.best = score > best_score || (std::isnan(best_score) && !std::isnan(score));
-    nlohmann::json line = {{"epoch", epoch}, {"step", step}, {"train_loss", ep.train_loss}, {"dev", ep.dev.to_json()}};
-    log << line.dump() << "\n" << std::flush;
+    ep.dev = ev.classification;
+    ep.dev_json = ev.json;
+    ep.score = ev.score;
+    ep.best = ev.score > best_score || (std::isinf(best_score) && !std::isnan(ev.score) && result.best_epoch == 0);
+    log << nlohmann::json{{"epoch", epoch}, {"step", step}, {"train_loss", ep.train_loss}, {"dev", ev.json}}.dump()
+        << "\n"
+        << std::flush;
     if (ep.best) {
-      best_score = score;
+      best_score = ev.score;
       since_best = 0;
-      result.best_dev = ep.dev;
+      best_eval = ev;
       result.best_epoch = epoch;
       io::CheckpointData out;
       out.config = config.to_json();
       for (size_t i = 0; i < params.size(); ++i) out.weights.push_back({params.name(i), params[i]});
       out.vocab_text = ck.vocab_text;
       io::write_checkpoint(best_dir, out);
-      train.label_map.save(best_dir + "/label_map.json");
+      if (!names.empty()) io::LabelMap::from_labels(names).save(best_dir + "/label_map.json");
     } else {
       ++since_best;
     }
     if (cb.on_epoch) cb.on_epoch(ep);
     if (o.early_stop > 0 && since_best >= o.early_stop) {
-      say("early stop: no better dev " + o.metric + " for " + std::to_string(since_best) + " epochs");
+      say("early stop: no better dev " + metric + " for " + std::to_string(since_best) + " epochs");
       break;
     }
   }
 
   // The best checkpoint on test.
   result.best_dir = best_dir;
-  nlohmann::json results = {{"metric", o.metric}, {"best_epoch", result.best_epoch}, {"dev", result.best_dev.to_json()}};
-  std::string tsv = "split\t" + ClassificationMetrics::to_tsv_header() + "\n" + "dev\t" + result.best_dev.to_tsv_row() + "\n";
-  std::string confusion = "dev (best epoch " + std::to_string(result.best_epoch) + "):\n" +
-                          format_confusion_matrix(result.best_dev.confusion, C, train.label_map.names());
+  result.best_dev = best_eval.classification;
+  result.best_dev_json = best_eval.json;
+  result.best_score = best_score;
+  nlohmann::json results = {{"task", o.task}, {"metric", metric}, {"best_epoch", result.best_epoch},
+                            {"dev", best_eval.json}};
+  std::string tsv = "split\t" + best_eval.tsv_header + "\n" + "dev\t" + best_eval.tsv_row + "\n";
+  std::string confusion;
+  if (task == Task::Classification)
+    confusion = "dev (best epoch " + std::to_string(result.best_epoch) + "):\n" +
+                format_confusion_matrix(best_eval.classification.confusion, C, names);
   if (test) {
     LoadedModel best = load_model(best_dir, Heads::Classification);
-    result.test = evaluate(*best.model, test_ex, o.batch, arena);
+    Evaluation te = evaluate(*best.model, test_t, test_ex, o.batch, metric, arena);
+    result.test = te.classification;
+    result.test_json = te.json;
     result.has_test = true;
-    results["test"] = result.test.to_json();
-    tsv += "test\t" + result.test.to_tsv_row() + "\n";
-    confusion += "\ntest:\n" + format_confusion_matrix(result.test.confusion, C, train.label_map.names());
+    results["test"] = te.json;
+    tsv += "test\t" + te.tsv_row + "\n";
+    if (task == Task::Classification)
+      confusion += "\ntest:\n" + format_confusion_matrix(te.classification.confusion, C, names);
   }
   io::write_file_atomic((fs::path(o.out) / "eval_results.json").string(), results.dump(2) + "\n");
   io::write_file_atomic((fs::path(o.out) / "eval_results.tsv").string(), tsv);
-  io::write_file_atomic((fs::path(o.out) / "confusion_matrix.txt").string(), confusion);
+  if (!confusion.empty()) io::write_file_atomic((fs::path(o.out) / "confusion_matrix.txt").string(), confusion);
   return result;
 }
 

@@ -1,6 +1,9 @@
-// Fine-tuning a pretrained model for sequence classification (binary or
-// multi-class, single or pair inputs): keeps the checkpoint that scores best on
-// dev by the chosen metric, then evaluates that checkpoint on test.
+// Fine-tuning a pretrained model: sequence classification (binary or
+// multi-class, cross-entropy), regression (one output, MSE; the label column
+// holds numbers) or multi-label classification (one sigmoid per label, BCE;
+// the label column holds the example's labels separated by ';'). Keeps the
+// checkpoint that scores best on dev by the chosen metric, then evaluates that
+// checkpoint on test.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -20,7 +23,11 @@ struct FinetuneOptions {
   int max_len = 0;   // tokens per sequence; 0 = the model's max_position_embeddings
   double warmup_ratio = 0.1;
   double weight_decay = 0.01;
-  std::string metric = "mcc";  // mcc | auc | acc | f1
+  std::string task = "classification";  // classification | regression | multilabel
+  // Dev metric for model selection (higher is better; "mse" is negated).
+  // classification: mcc (default) | auc | acc | f1; regression: pearson (default) | spearman | r2 | mse;
+  // multilabel: f1 (default, macro) | auc (macro).
+  std::string metric;
   int early_stop = 0;          // stop after this many epochs without a better dev score; 0 = never
   int freeze_layers = -1;      // freeze the embeddings and the first N layers; -1 = nothing frozen
   uint64_t seed = 42;
@@ -29,7 +36,9 @@ struct FinetuneOptions {
 
 struct FinetuneEpoch {
   int epoch = 0, epochs = 0;
-  ClassificationMetrics dev;
+  ClassificationMetrics dev;  // classification only
+  nlohmann::json dev_json;    // every task
+  double score = 0;           // the selection metric on dev
   double train_loss = 0;
   bool best = false;
 };
@@ -42,7 +51,10 @@ struct FinetuneCallbacks {
 };
 
 struct FinetuneResult {
-  ClassificationMetrics best_dev, test;
+  ClassificationMetrics best_dev, test;  // classification only
+  nlohmann::json best_dev_json, test_json;
+  double best_score = 0;
+  std::string metric;  // the selection metric used
   bool has_test = false;
   int best_epoch = 0;
   std::string best_dir;

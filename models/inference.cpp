@@ -16,6 +16,13 @@ Aggregate parse_aggregate(const std::string& name) {
   throw UsageError("unknown aggregation '" + name + "' (choose mean or max)");
 }
 
+OutputKind output_kind_for(const BertConfig& config) {
+  const std::string type = config.extra.value("problem_type", std::string());
+  if (type == "regression") return OutputKind::Identity;
+  if (type == "multi_label_classification") return OutputKind::Sigmoid;
+  return OutputKind::Softmax;
+}
+
 std::vector<float> classify_sequences(const Bert& model, const std::vector<std::vector<int32_t>>& kmer_ids,
                                       const WindowOptions& o, engine::Arena& arena, std::vector<int>* windows_per) {
   const int C = model.config().num_labels;
@@ -75,6 +82,14 @@ std::vector<float> classify_sequences(const Bert& model, const std::vector<std::
       double& a = acc[s * C + static_cast<size_t>(c)];
       if (o.aggregate == Aggregate::Mean) a /= count[s];
       mx = std::max(mx, a);
+    }
+    if (o.output != OutputKind::Softmax) {
+      for (int c = 0; c < C; ++c) {
+        const double a = acc[s * C + static_cast<size_t>(c)];
+        probs[s * C + static_cast<size_t>(c)] =
+            static_cast<float>(o.output == OutputKind::Sigmoid ? 1.0 / (1.0 + std::exp(-a)) : a);
+      }
+      continue;
     }
     double z = 0;
     for (int c = 0; c < C; ++c) z += std::exp(acc[s * C + static_cast<size_t>(c)] - mx);

@@ -179,3 +179,94 @@ TEST_CASE("finetune errors name the file and the cause") {
   o.max_len = 100;
   CHECK(error_of([&] { models::finetune(o); }) == "--max-len 100 exceeds the model's max_position_embeddings 64");
 }
+
+TEST_CASE("regression (MSE) and multi-label (BCE) fine-tuning learn simple targets") {
+  const std::string model = micro_model("ft_init_tasks");
+  // Regression: the target is the G+C fraction of the sequence; multi-label: "g" if a run of 8 G
+  // was written in, "t" if a run of 8 T was, "none" if neither.
+  auto make = [](const std::string& name, int n, uint64_t seed, bool regression) {
+    engine::Rng rng(seed, 9);
+    std::string text = "sequence,label\n";
+    for (int i = 0; i < n; ++i) {
+      std::string s;
+      const double gc = static_cast<double>(rng.below(1000)) / 1000.0;
+      for (int j = 0; j < 40; ++j) {
+        const bool strong = rng.uniform() < gc;
+        s += strong ? "GC"[rng.below(2)] : "AT"[rng.below(2)];
+      }
+      if (regression) {
+        int g = 0;
+        for (char c : s) g += c == 'G' || c == 'C';
+        text += s + "," + std::to_string(g / 40.0) + "\n";
+        continue;
+      }
+      const bool has_g = i % 3 != 0, has_t = i % 4 < 2;
+      if (has_g) s.replace(rng.below(12), 8, "GGGGGGGG");
+      if (has_t) s.replace(20 + rng.below(12), 8, "TTTTTTTT");
+      text += s + "," + (has_g && has_t ? "g;t" : has_g ? "g" : has_t ? "t" : "none") + "\n";
+    }
+    return write_file(name, text);
+  };
+  models::FinetuneOptions o;
+  o.init = model;
+  o.epochs = 6;
+  o.lr = 2e-3;
+  o.batch = 16;
+  o.seed = 4;
+
+  o.task = "regression";
+  o.train = make("reg_train.csv", 400, 1, true);
+  o.dev = make("reg_dev.csv", 100, 2, true);
+  o.test = make("reg_test.csv", 100, 3, true);
+  o.out = temp_path("ft_reg");
+  models::FinetuneResult r = models::finetune(o);
+  MESSAGE("regression test: " << r.test_json.dump());
+  CHECK(r.metric == "pearson");
+  CHECK(r.test_json["pearson"].get<double>() > 0.8);
+  auto config = nlohmann::json::parse(slurp(o.out + "/best/config.json"));
+  CHECK(config["problem_type"] == "regression");
+  CHECK(config["num_labels"] == 1);
+  CHECK(slurp(o.out + "/eval_results.tsv").rfind("split\tmse\tmae\tr2\tpearson\tspearman\n", 0) == 0);
+  CliRun pr = run_cli("predict --model " + o.out + "/best --input " + o.test + " --out " + temp_path("reg.tsv"));
+  REQUIRE(pr.status == 0);
+  {
+    std::istringstream lines(slurp(temp_path("reg.tsv")));
+    std::string header, row;
+    std::getline(lines, header);
+    CHECK(header == "id\tvalue\twindows");
+    std::getline(lines, row);  // row1: a number near the first example's G+C fraction
+    const double value = std::stod(row.substr(row.find('\t') + 1));
+    const std::string first = slurp(o.test).substr(15, 40);
+    int g = 0;
+    for (char c : first) g += c == 'G' || c == 'C';
+    CHECK(value == doctest::Approx(g / 40.0).epsilon(0.1));
+  }
+
+  o.task = "multilabel";
+  o.train = make("ml_train.csv", 400, 4, false);
+  o.dev = make("ml_dev.csv", 100, 5, false);
+  o.test = make("ml_test.csv", 100, 6, false);
+  o.out = temp_path("ft_ml");
+  r = models::finetune(o);
+  MESSAGE("multi-label test: " << r.test_json.dump());
+  CHECK(r.metric == "f1");
+  CHECK(r.test_json["f1_macro"].get<double>() > 0.8);
+  config = nlohmann::json::parse(slurp(o.out + "/best/config.json"));
+  CHECK(config["problem_type"] == "multi_label_classification");
+  CHECK(config["id2label"] == nlohmann::json{{"0", "g"}, {"1", "none"}, {"2", "t"}});
+  pr = run_cli("predict --model " + o.out + "/best --input " + o.test + " --out " + temp_path("ml.tsv"));
+  REQUIRE(pr.status == 0);
+  CHECK(slurp(temp_path("ml.tsv")).rfind("id\tprob_g\tprob_none\tprob_t\tpredicted\twindows\n", 0) == 0);
+
+  // Errors: a non-number in a regression set, a label unseen in training, a metric of another task.
+  o.task = "regression";
+  o.train = write_file("reg_bad.csv", "sequence,label\nACGTACGT,0.5\nGGGGCCCC,high\n");
+  CHECK(error_of([&] { models::finetune(o); }).find("label 'high' is not a number (task regression)") !=
+        std::string::npos);
+  o.task = "multilabel";
+  o.train = make("ml_train2.csv", 20, 7, false);
+  o.dev = write_file("ml_dev_bad.csv", "sequence,label\nACGTACGT,g;x\n");
+  CHECK(error_of([&] { models::finetune(o); }).find("label 'x' does not occur in training") != std::string::npos);
+  o.metric = "mcc";
+  CHECK(error_of([&] { models::finetune(o); }) == "--metric mcc does not fit this task (choose auc, f1)");
+}
