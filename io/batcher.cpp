@@ -24,8 +24,12 @@ std::vector<Example> tokenize_dataset(const LabelledDataset& dataset, const toke
                 "-mer sentences but the tokenizer has k=" + std::to_string(tokenizer.k()));
   std::vector<Example> examples(dataset.size());
   tokenizer::Encoding encoding;
+  const bool pairs = !dataset.texts_b.empty();
   for (size_t i = 0; i < dataset.size(); ++i) {
-    tokenizer.encode(dataset.texts[i], dataset.input, encoding);
+    if (pairs)  // [CLS] a [SEP] b [SEP], token types 0 then 1
+      encoding = tokenizer.encode_pair(dataset.texts[i], dataset.texts_b[i], dataset.input);
+    else
+      tokenizer.encode(dataset.texts[i], dataset.input, encoding);
     examples[i].ids = encoding.ids;
     examples[i].token_types = encoding.token_types;
     examples[i].label = dataset.labels[i];

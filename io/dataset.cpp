@@ -330,27 +330,45 @@ LabelledDataset read_table(const std::string& path, const DatasetOptions& option
     throw Error(path + ": this is FASTA, which has no label column; give it as " + path + ":LABEL");
   const char sep = format == DatasetFormat::DnabertTsv ? '\t' : ',';
   const char* sep_name = sep == '\t' ? "<TAB>" : ",";
-  size_t cut = line.find(sep);
-  if (!format || line.find(sep, cut + 1) != std::string::npos || lower(trim(line.substr(0, cut))) != "sequence" ||
-      lower(trim(line.substr(cut + 1))) != "label")
+  // Header: 'sequence<sep>label', or 'sequence1<sep>sequence2<sep>label' for pair inputs.
+  std::vector<std::string> header;
+  for (size_t start = 0;;) {
+    size_t end = line.find(sep, start);
+    header.push_back(lower(trim(std::string_view(line).substr(start, end == std::string::npos ? end : end - start))));
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  const bool pair = header.size() == 3 && header[0] == "sequence1" && header[1] == "sequence2" && header[2] == "label";
+  if (!format || (!pair && (header.size() != 2 || header[0] != "sequence" || header[1] != "label")))
     throw Error(at(r) + "missing header: " +
-                (format ? "expected 'sequence" + std::string(sep_name) + "label'" : std::string(kHeaderHelp)) +
+                (format ? "expected 'sequence" + std::string(sep_name) + "label' (or 'sequence1" + sep_name +
+                              "sequence2" + sep_name + "label' for pairs)"
+                        : std::string(kHeaderHelp)) +
                 ", found " + quote_text(line));
+  const size_t ncols = pair ? 3 : 2;
+  const std::string columns = pair ? "'sequence1" + std::string(sep_name) + "sequence2" + sep_name + "label'"
+                                   : "'sequence" + std::string(sep_name) + "label'";
+  size_t cut = 0;
 
   LabelledDataset ds;
   ds.format = *format;
   std::vector<std::string> raw_labels;
   while (r.next(line)) {
     if (is_blank(line)) continue;
-    cut = line.find(sep);
-    if (cut == std::string::npos)
-      throw Error(at(r) + "missing label: expected 2 columns 'sequence" + sep_name + "label', found 1");
-    if (line.find(sep, cut + 1) != std::string::npos)
-      throw Error(at(r) + "expected 2 columns 'sequence" + sep_name + "label', found " +
-                  std::to_string(std::count(line.begin(), line.end(), sep) + 1));
+    const size_t found = static_cast<size_t>(std::count(line.begin(), line.end(), sep)) + 1;
+    if (found == 1) throw Error(at(r) + "missing label: expected " + std::to_string(ncols) + " columns " + columns + ", found 1");
+    if (found != ncols)
+      throw Error(at(r) + "expected " + std::to_string(ncols) + " columns " + columns + ", found " + std::to_string(found));
+    cut = line.rfind(sep);
     std::string_view full(line);
-    std::string_view seq = trim(full.substr(0, cut)), label = trim(full.substr(cut + 1));
-    if (seq.empty()) throw Error(at(r) + "empty sequence");
+    std::string_view label = trim(full.substr(cut + 1)), first = full.substr(0, cut), second;
+    if (pair) {
+      const size_t mid = line.find(sep);
+      second = trim(full.substr(mid + 1, cut - mid - 1));
+      first = full.substr(0, mid);
+    }
+    std::string_view seq = trim(first);
+    if (seq.empty() || (pair && second.empty())) throw Error(at(r) + "empty sequence");
     if (label.empty()) throw Error(at(r) + "missing label");
     if (ds.texts.empty()) {
       ds.input = tokenizer::detect_input(seq);
@@ -364,6 +382,10 @@ LabelledDataset read_table(const std::string& path, const DatasetOptions& option
     }
     check_sequence(seq, ds, r, static_cast<size_t>(seq.data() - full.data()) + 1);
     ds.texts.emplace_back(seq);
+    if (pair) {
+      check_sequence(second, ds, r, static_cast<size_t>(second.data() - full.data()) + 1);
+      ds.texts_b.emplace_back(second);
+    }
     if (options.label_map) {
       auto id = options.label_map->find(label);
       if (!id) throw Error(at(r) + "label " + quote_text(label) + " is not in the label map");

@@ -81,6 +81,7 @@ struct LabelledDataset {
   tokenizer::Input input = tokenizer::Input::Sequence;  // what `texts` hold
   int sentence_k = 0;                                   // k of the sentences; 0 for raw sequences
   std::vector<std::string> texts;                       // one per example, as written in the file
+  std::vector<std::string> texts_b;                     // second sequences of pair inputs; empty otherwise
   std::vector<int32_t> labels;                          // one per example, ids under label_map
   LabelMap label_map;
   size_t size() const { return texts.size(); }

@@ -173,7 +173,7 @@ TEST_CASE("label maps: numeric 0..n-1 keep their number, others are sorted") {
 
 TEST_CASE("table errors name the file and line") {
   CHECK(table_error("e1.csv", "") == "FILE: empty file");
-  CHECK(table_error("e2.csv", "ACGT,1\n") == "FILE: line 1: missing header: expected 'sequence,label', found 'ACGT,1'");
+  CHECK(table_error("e2.csv", "ACGT,1\n") == "FILE: line 1: missing header: expected 'sequence,label' (or 'sequence1,sequence2,label' for pairs), found 'ACGT,1'");
   CHECK(table_error("e3.txt", "ACGT\n") ==
         "FILE: line 1: missing header: expected a header 'sequence<TAB>label' (DNABERT TSV) or 'sequence,label' "
         "(GUE CSV), found 'ACGT'");
@@ -327,4 +327,23 @@ TEST_CASE("batcher: drop_last and unshuffled order") {
   CHECK(ordered[0] == std::vector<size_t>{0, 1, 2, 3, 4, 5});
   CHECK(ordered[3] == std::vector<size_t>{18, 19});
   CHECK(error_of([&] { Batcher(examples, {.batch_size = 0}); }) == "batcher: batch_size must be at least 1");
+}
+
+TEST_CASE("pair inputs: sequence1, sequence2, label") {
+  const std::string path = write_file("pairs.csv", "sequence1,sequence2,label\nACGTA,TTGCA,1\nGGGCC,ACG,0\n");
+  LabelledDataset ds = read_table(path);
+  REQUIRE(ds.size() == 2);
+  CHECK(ds.texts == std::vector<std::string>{"ACGTA", "GGGCC"});
+  CHECK(ds.texts_b == std::vector<std::string>{"TTGCA", "ACG"});
+  dnabert::tokenizer::KmerTokenizer tok(3);
+  std::vector<Example> ex = tokenize_dataset(ds, tok);
+  // [CLS] ACG CGT GTA [SEP] TTG TGC GCA [SEP], token types 0 up to the first [SEP], then 1.
+  CHECK(ex[0].ids.size() == 9);
+  CHECK(ex[0].ids[0] == dnabert::tokenizer::kClsId);
+  CHECK(ex[0].ids[4] == dnabert::tokenizer::kSepId);
+  CHECK(ex[0].ids[8] == dnabert::tokenizer::kSepId);
+  CHECK(ex[0].token_types == std::vector<int32_t>{0, 0, 0, 0, 0, 1, 1, 1, 1});
+  CHECK(ex[1].ids.size() == 7);  // [CLS] GGG GGC GCC [SEP] ACG [SEP]
+  CHECK(error_of([&] { read_table(write_file("pairs_bad.csv", "sequence1,sequence2,label\nACGT,1\n")); }) ==
+        temp_path("pairs_bad.csv") + ": line 2: expected 3 columns 'sequence1,sequence2,label', found 2");
 }
