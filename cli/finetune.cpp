@@ -55,7 +55,7 @@ int run(const models::FinetuneOptions& o) {
 
 Registration reg([](CLI::App& app) {
   auto o = std::make_shared<models::FinetuneOptions>();
-  auto* s = app.add_subcommand("finetune", "Fine-tune a pretrained model for sequence classification");
+  auto* s = app.add_subcommand("finetune", "Fine-tune a pretrained model: classification (single or pair inputs), regression or multi-label");
   s->add_option("--init", o->init, "Pretrained model directory")->required()->check(CLI::ExistingDirectory);
   s->add_option("--train", o->train, "Training data: DNABERT TSV, GUE CSV, or labelled FASTA 'pos.fa:1,neg.fa:0'")
       ->required();

@@ -54,9 +54,11 @@ void ProgressBar::message(const std::string& text) {
 
 void ProgressBar::finish(const std::string& extra) {
   if (finished_) return;
+  // Redraw only if the last line shown is not already the final state.
+  const bool stale = done_ != total_ || (!extra.empty() && extra != extra_) || last_decile_ != 10;
   if (!extra.empty()) extra_ = extra;
   done_ = total_;
-  draw(true);
+  if (stale || tty_) draw(true);
   if (tty_) std::fprintf(stderr, "\n");
   finished_ = true;
 }
