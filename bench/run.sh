@@ -15,3 +15,12 @@ else
   echo "skipped: $CHRX not found (set DNABERT_SHARED to the shared/ folder)"
 fi
 echo
+
+# ---- GEMM (issue 5): our fp32 GEMM vs oneDNN's dnnl_sgemm on BERT-base shapes ----
+echo "## GEMM (issue 5)"
+echo "uptime: $(uptime)"
+# 2 threads, wall time, 7 repeats (the headline), then 1 thread on process CPU
+# time (steadier when other jobs share the cores).
+"$BUILD_DIR/bench_gemm" 7 2 447
+"$BUILD_DIR/bench_gemm" 5 1 223 "" cpu
+echo

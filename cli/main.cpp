@@ -15,7 +15,8 @@ namespace {
 std::string version_string() {
   namespace k = dnabert::ops::kernels;
   return std::string("dnabert ") + DNABERT_VERSION + " (" + DNABERT_BUILD_TYPE + " build, isa " + k::active().isa +
-         ", " + std::to_string(dnabert::engine::num_threads()) + " threads)";
+         ", gemm backend " + k::backend_name(k::selected_backend()) + ", " +
+         std::to_string(dnabert::engine::num_threads()) + " threads)";
 }
 
 }  // namespace
@@ -26,12 +27,14 @@ int main(int argc, char** argv) {
   app.fallthrough();  // global options (--threads, --isa) may follow the subcommand
   bool show_version = false;
   int threads = 0;
-  std::string isa;
-  app.add_flag("--version", show_version, "Print the version, build type and selected ISA, then exit");
+  std::string isa, backend;
+  app.add_flag("--version", show_version, "Print the version, build type, selected ISA and GEMM backend, then exit");
   app.add_option("--threads", threads, "Worker threads (default: OMP_NUM_THREADS or all cores)")
       ->check(CLI::NonNegativeNumber);
   app.add_option("--isa", isa, "Force a kernel path: avx512, avx2 or scalar (default: the best this CPU runs; "
                                "also DNABERT_ISA)");
+  app.add_option("--backend", backend, "GEMM backend: native (default; bit-identical for any thread count) or "
+                                       "onednn (dnnl_sgemm; also DNABERT_BACKEND)");
   dnabert::cli::register_commands(app);
 
   try {
@@ -41,6 +44,7 @@ int main(int argc, char** argv) {
   }
   try {
     dnabert::engine::set_num_threads(threads);
+    if (!backend.empty()) dnabert::ops::kernels::select_backend(dnabert::ops::kernels::parse_backend(backend));
     if (!isa.empty()) dnabert::ops::kernels::select_isa(dnabert::ops::kernels::parse_isa(isa));
     if (show_version) {
       std::printf("%s\n", version_string().c_str());

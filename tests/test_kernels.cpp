@@ -3,10 +3,16 @@
 // ISA this CPU runs against the scalar table.
 #include <doctest/doctest.h>
 
+#include <omp.h>
+
 #include <cmath>
+#include <cstring>
+#include <limits>
+#include <string>
 #include <vector>
 
 #include "engine/rng.h"
+#include "engine/threads.h"
 #include "ops/kernels/kernels.h"
 
 using namespace dnabert;
@@ -21,13 +27,19 @@ std::vector<float> randn(size_t n, uint64_t seed) {
   return v;
 }
 
+using GemmFn = decltype(k::KernelTable::gemm);
+
 // Max |got - want| / (1 + |want|) of one GEMM call against double arithmetic.
-double gemm_error(const k::KernelTable& t, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
-                  float beta) {
-  const int64_t lda = ta ? M + 3 : K + 1, ldb = tb ? K + 2 : N + 5, ldc = N + 7;  // padded leading dims
+// `pad` widens every leading dimension beyond the matrix.
+double gemm_error(GemmFn gemm, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, float beta,
+                  int64_t pad = 0) {
+  const int64_t lda = (ta ? M + 3 : K + 1) + pad, ldb = (tb ? K + 2 : N + 5) + pad, ldc = N + 7 + pad;
   auto A = randn(static_cast<size_t>((ta ? K : M) * lda), 1);
   auto B = randn(static_cast<size_t>((tb ? N : K) * ldb), 2);
   auto C = randn(static_cast<size_t>(M * ldc), 3);
+  if (beta == 0.0f)  // beta == 0: C must not be read, so NaN there must not leak out
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = std::numeric_limits<float>::quiet_NaN();
   std::vector<double> want(static_cast<size_t>(M * N));
   for (int64_t i = 0; i < M; ++i)
     for (int64_t j = 0; j < N; ++j) {
@@ -37,11 +49,13 @@ double gemm_error(const k::KernelTable& t, bool ta, bool tb, int64_t M, int64_t 
       want[i * N + j] = alpha * s + (beta != 0 ? beta * double(C[i * ldc + j]) : 0.0);
     }
   auto C0 = C;
-  t.gemm(ta, tb, M, N, K, alpha, A.data(), lda, B.data(), ldb, beta, C.data(), ldc);
+  gemm(ta, tb, M, N, K, alpha, A.data(), lda, B.data(), ldb, beta, C.data(), ldc);
   double worst = 0;
   for (int64_t i = 0; i < M; ++i) {
-    for (int64_t j = 0; j < N; ++j)
-      worst = std::max(worst, std::fabs(C[i * ldc + j] - want[i * N + j]) / (1.0 + std::fabs(want[i * N + j])));
+    for (int64_t j = 0; j < N; ++j) {
+      const double e = std::fabs(C[i * ldc + j] - want[i * N + j]) / (1.0 + std::fabs(want[i * N + j]));
+      worst = std::isnan(e) ? 1e30 : std::max(worst, e);
+    }
     for (int64_t j = N; j < ldc; ++j) REQUIRE(C[i * ldc + j] == C0[i * ldc + j]);  // padding untouched
   }
   return worst;
@@ -66,10 +80,107 @@ TEST_CASE("gemm matches a double reference on every layout and edge") {
         CAPTURE(tb);
         // f32 accumulation over K terms of O(1): error ≲ K·ε·√K-ish; 1e-5·√K·… is generous yet tight
         const double tol = 2e-6 * std::sqrt(static_cast<double>(s.K)) * 4;
-        CHECK(gemm_error(t, ta, tb, s.M, s.N, s.K, 1.0f, 0.0f) < tol);
-        CHECK(gemm_error(t, ta, tb, s.M, s.N, s.K, 0.5f, 1.0f) < tol);
-        CHECK(gemm_error(t, ta, tb, s.M, s.N, s.K, -2.0f, 0.25f) < tol);
+        CHECK(gemm_error(t.gemm, ta, tb, s.M, s.N, s.K, 1.0f, 0.0f) < tol);
+        CHECK(gemm_error(t.gemm, ta, tb, s.M, s.N, s.K, 0.5f, 1.0f) < tol);
+        CHECK(gemm_error(t.gemm, ta, tb, s.M, s.N, s.K, -2.0f, 0.25f) < tol);
       }
+}
+
+TEST_CASE("gemm matches a double reference across its blocking edges") {
+  // K slices are at most 768 deep (256 on the scalar path), register tiles
+  // 14×32 (AVX-512), 6×16 (AVX2), 4×4 (scalar), row blocks 224 / 192 / 128.
+  // Shapes: K just below / at / above one and two slices, M and N one off a
+  // tile, tiny products, a row block plus a partial tile, large leading dims.
+  const k::KernelTable& t = k::active();
+  CAPTURE(t.isa);
+  struct Shape {
+    int64_t M, N, K, pad;
+  };
+  for (Shape s : {Shape{15, 33, 767, 0}, Shape{13, 31, 768, 0}, Shape{29, 47, 769, 0}, Shape{7, 17, 1537, 0},
+                  Shape{5, 3, 255, 0}, Shape{6, 16, 257, 0}, Shape{2, 2, 2, 0}, Shape{1, 65, 9, 0},
+                  Shape{231, 20, 40, 0}, Shape{20, 1539, 12, 0}, Shape{19, 37, 100, 1000}})
+    for (bool ta : {false, true})
+      for (bool tb : {false, true}) {
+        CAPTURE(s.M);
+        CAPTURE(s.N);
+        CAPTURE(s.K);
+        CAPTURE(ta);
+        CAPTURE(tb);
+        const double tol = 2e-6 * std::sqrt(static_cast<double>(s.K)) * 4;
+        CHECK(gemm_error(t.gemm, ta, tb, s.M, s.N, s.K, 1.0f, 0.0f, s.pad) < tol);
+        CHECK(gemm_error(t.gemm, ta, tb, s.M, s.N, s.K, -0.5f, 0.75f, s.pad) < tol);
+      }
+}
+
+TEST_CASE("gemm gives the same bits with 1 and 2 threads on every layout") {
+  // Just over the 4 MFLOP at which a product is split across threads (kept
+  // small: this runs under qemu too): split by rows (30 × 20) and, with one
+  // row panel, by columns (5 × 70); K is several slices deep.
+  const k::KernelTable& t = k::active();
+  CAPTURE(t.isa);
+  const int saved = dnabert::engine::num_threads();
+  struct Case {
+    int64_t M, N, K;
+    bool ta, tb;
+  };
+  for (Case s : {Case{30, 20, 3600, false, false}, Case{5, 70, 6000, false, true}, Case{30, 20, 3600, true, false},
+                 Case{5, 70, 6000, true, true}}) {
+    CAPTURE(s.M);
+    CAPTURE(s.ta);
+    CAPTURE(s.tb);
+    const int64_t lda = s.ta ? s.M : s.K, ldb = s.tb ? s.K : s.N;
+    auto A = randn(static_cast<size_t>(s.M * s.K), 21), B = randn(static_cast<size_t>(s.K * s.N), 22);
+    auto C1 = randn(static_cast<size_t>(s.M * s.N), 23), C2 = C1;
+    dnabert::engine::set_num_threads(1);
+    t.gemm(s.ta, s.tb, s.M, s.N, s.K, 0.7f, A.data(), lda, B.data(), ldb, 0.5f, C1.data(), s.N);
+    dnabert::engine::set_num_threads(2);
+    t.gemm(s.ta, s.tb, s.M, s.N, s.K, 0.7f, A.data(), lda, B.data(), ldb, 0.5f, C2.data(), s.N);
+    CHECK(std::memcmp(C1.data(), C2.data(), C1.size() * sizeof(float)) == 0);
+  }
+  // The batched form: one GEMM per thread inside a parallel loop, as attention runs it.
+  const int64_t batch = 4, M = 40, N = 24, K = 30;
+  auto A = randn(static_cast<size_t>(batch * M * K), 24), B = randn(static_cast<size_t>(batch * K * N), 25);
+  std::vector<float> C1(static_cast<size_t>(batch * M * N)), C2(C1.size());
+  for (int64_t i = 0; i < batch; ++i)
+    t.gemm(false, true, M, N, K, 1.0f, A.data() + i * M * K, K, B.data() + i * K * N, K, 0.0f, C1.data() + i * M * N,
+           N);
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < batch; ++i)
+    t.gemm(false, true, M, N, K, 1.0f, A.data() + i * M * K, K, B.data() + i * K * N, K, 0.0f, C2.data() + i * M * N,
+           N);
+  CHECK(C1 == C2);
+  dnabert::engine::set_num_threads(saved);
+}
+
+TEST_CASE("the oneDNN backend computes the same products within tolerance") {
+  CHECK(k::parse_backend("native") == k::Backend::Native);
+  CHECK(k::parse_backend("onednn") == k::Backend::OneDnn);
+  CHECK_THROWS(k::parse_backend("mkl"));
+  struct Shape {
+    int64_t M, N, K;
+  };
+  for (Shape s : {Shape{1, 1, 1}, Shape{17, 33, 19}, Shape{29, 47, 300}})
+    for (bool ta : {false, true})
+      for (bool tb : {false, true}) {
+        CAPTURE(s.M);
+        CAPTURE(ta);
+        CAPTURE(tb);
+        const double tol = 2e-6 * std::sqrt(static_cast<double>(s.K)) * 4;
+        CHECK(gemm_error(k::onednn_gemm, ta, tb, s.M, s.N, s.K, 1.0f, 0.0f) < tol);
+        CHECK(gemm_error(k::onednn_gemm, ta, tb, s.M, s.N, s.K, -0.5f, 0.75f) < tol);
+      }
+  std::vector<float> C{1, 2, 3, 4};
+  k::onednn_gemm(false, false, 2, 2, 0, 1.0f, nullptr, 1, nullptr, 2, 0.5f, C.data(), 2);
+  CHECK(C == std::vector<float>{0.5f, 1, 1.5f, 2});
+  // Selecting the backend swaps the gemm entry only, on the same ISA.
+  const k::KernelTable& native = k::active();
+  k::select_backend(k::Backend::OneDnn);
+  CHECK((k::active().gemm == &k::onednn_gemm));
+  CHECK((k::active().gelu_fwd == native.gelu_fwd));
+  CHECK(std::string(k::active().isa) == native.isa);
+  k::select_backend(k::Backend::Native);
+  CHECK((k::active().gemm == native.gemm));
+  CHECK(k::selected_backend() == k::Backend::Native);
 }
 
 TEST_CASE("gemm with K = 0 scales C by beta") {

@@ -1,5 +1,8 @@
+#include <oneapi/dnnl/dnnl.h>
+
 #include <atomic>
 #include <cstdlib>
+#include <string>
 
 #include "engine/error.h"
 #include "ops/kernels/kernels.h"
@@ -9,16 +12,65 @@ namespace dnabert::ops::kernels {
 namespace {
 std::atomic<const KernelTable*> g_table{nullptr};
 std::atomic<int> g_isa{-1};
+std::atomic<int> g_backend{-1};
 
-const KernelTable& table_for(Isa isa) {
+// Copies of the ISA tables whose gemm is oneDNN's.
+KernelTable with_onednn(const KernelTable& t) {
+  KernelTable r = t;
+  r.gemm = onednn_gemm;
+  return r;
+}
+
+const KernelTable& table_for(Isa isa, Backend backend) {
+  static const KernelTable onednn_avx512 = with_onednn(avx512_table()), onednn_avx2 = with_onednn(avx2_table()),
+                           onednn_scalar = with_onednn(scalar_table());
+  const bool dnnl = backend == Backend::OneDnn;
   switch (isa) {
-    case Isa::Avx512: return avx512_table();
-    case Isa::Avx2: return avx2_table();
+    case Isa::Avx512: return dnnl ? onednn_avx512 : avx512_table();
+    case Isa::Avx2: return dnnl ? onednn_avx2 : avx2_table();
     case Isa::Scalar: break;
   }
-  return scalar_table();
+  return dnnl ? onednn_scalar : scalar_table();
+}
+
+Backend backend_from_env() {
+  const char* env = std::getenv("DNABERT_BACKEND");
+  return env && *env ? parse_backend(env) : Backend::Native;
 }
 }  // namespace
+
+void onednn_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                 const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0 || alpha == 0.0f) {  // as the native gemm; oneDNN would check lda/ldb here
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta != 0.0f ? beta * C[i * ldc + j] : 0.0f;
+    return;
+  }
+  const dnnl_status_t st =
+      dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  if (st != dnnl_success)
+    throw Error("gemm: dnnl_sgemm failed (status " + std::to_string(static_cast<int>(st)) + ") for M=" +
+                std::to_string(M) + " N=" + std::to_string(N) + " K=" + std::to_string(K));
+}
+
+Backend parse_backend(const std::string& name) {
+  if (name == "native") return Backend::Native;
+  if (name == "onednn") return Backend::OneDnn;
+  throw UsageError("unknown backend '" + name + "' (choose native or onednn)");
+}
+
+const char* backend_name(Backend b) { return b == Backend::OneDnn ? "onednn" : "native"; }
+
+void select_backend(Backend b) {
+  g_backend.store(static_cast<int>(b));
+  if (g_isa.load() >= 0) g_table.store(&table_for(static_cast<Isa>(g_isa.load()), b));
+}
+
+Backend selected_backend() {
+  active();
+  return static_cast<Backend>(g_backend.load());
+}
 
 bool isa_supported(Isa isa) {
   __builtin_cpu_init();
@@ -58,7 +110,8 @@ const char* isa_name(Isa isa) {
 
 void select_isa(Isa isa) {
   if (!isa_supported(isa)) throw UsageError(std::string("ISA ") + isa_name(isa) + " is not supported by this CPU");
-  g_table.store(&table_for(isa));
+  if (g_backend.load() < 0) g_backend.store(static_cast<int>(backend_from_env()));
+  g_table.store(&table_for(isa, static_cast<Backend>(g_backend.load())));
   g_isa.store(static_cast<int>(isa));
 }
 

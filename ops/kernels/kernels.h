@@ -90,7 +90,21 @@ const char* isa_name(Isa isa);
 // Throws if the named ISA is unknown or not supported here.
 void select_isa(Isa isa);
 Isa selected_isa();
-// The active table (selected on first use from DNABERT_ISA or the CPU).
+// The active table (selected on first use from DNABERT_ISA or the CPU, and
+// DNABERT_BACKEND).
 const KernelTable& active();
+
+// Where `gemm` comes from: our kernels, or oneDNN's dnnl_sgemm (all other
+// entries stay ours). Native is the default: dnnl_sgemm's results can depend
+// on the thread count (bench/RESULTS.md, "GEMM (issue 5)"), ours never do.
+enum class Backend { Native, OneDnn };
+Backend parse_backend(const std::string& name);  // "native" | "onednn"
+const char* backend_name(Backend b);
+void select_backend(Backend b);
+Backend selected_backend();
+// C = alpha op(A) op(B) + beta C through dnnl_sgemm, with the KernelTable
+// gemm signature (beta == 0: C is not read).
+void onednn_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                 int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
 
 }  // namespace dnabert::ops::kernels

@@ -1,6 +1,7 @@
 // Scalar kernels: kernels_impl.inc on a one-lane stand-in for a SIMD vector,
 // compiled for baseline x86-64. This path runs on any CPU.
 #include <omp.h>
+#include <sys/mman.h>
 
 #include <cstdint>
 #include <cstdlib>
@@ -33,6 +34,8 @@ inline F vlog1p(F x) { return F(__builtin_log1pf(x.v)); }
 inline F vmax(F a, F b) { return F(a.v > b.v ? a.v : b.v); }
 inline F vabs(F x) { return F(__builtin_fabsf(x.v)); }
 inline float vhadd(F x) { return x.v; }
+constexpr bool kHasLaneTranspose = false;  // one lane: the GEMM packs element by element
+inline void lane_transpose4(F*) {}
 
 #include "ops/kernels/kernels_impl.inc"
 
