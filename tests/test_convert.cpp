@@ -18,8 +18,10 @@
 #include "io/safetensors.h"
 #include "io/torch_checkpoint.h"
 #include "models/loading.h"
+#include "tests/test_util.h"
 
 using namespace dnabert;
+using namespace dnabert::testing;
 using namespace std::string_literals;
 namespace fs = std::filesystem;
 
@@ -27,43 +29,7 @@ namespace {
 
 const std::string kFixtures = std::string(DNABERT_SOURCE_DIR) + "/tests/fixtures";
 
-std::string scratch(const std::string& name) {
-  fs::path p = fs::temp_directory_path() / ("dnabert_test_convert_" + std::to_string(getpid())) / name;
-  fs::remove_all(p);
-  fs::create_directories(p.parent_path());
-  return p.string();
-}
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  REQUIRE_MESSAGE(in.good(), "cannot read " << path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 void spit(const std::string& path, const std::string& bytes) { std::ofstream(path, std::ios::binary) << bytes; }
-
-std::string run_cli(const std::string& args, int& status) {
-  std::string cmd = std::string(DNABERT_BINARY) + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  REQUIRE(p);
-  std::string out;
-  char buf[4096];
-  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-  status = WEXITSTATUS(pclose(p));
-  return out;
-}
-
-// The message of the dnabert::Error `f` throws ("" if it throws none).
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 bool same(const engine::Tensor& a, const engine::Tensor& b) {
   if (a.shape() != b.shape() || a.dtype() != b.dtype()) return false;
@@ -74,7 +40,7 @@ bool same(const engine::Tensor& a, const engine::Tensor& b) {
 
 // An HF directory: config.json and vocab.txt of hf_tiny, and `weights` under `file`.
 std::string hf_dir(const std::string& name, const std::string& file, const std::string& weights) {
-  const std::string dir = scratch(name);
+  const std::string dir = scratch_dir(name);
   fs::create_directories(dir);
   fs::copy_file(kFixtures + "/hf_tiny/config.json", dir + "/config.json");
   fs::copy_file(kFixtures + "/hf_tiny/vocab.txt", dir + "/vocab.txt");
@@ -199,7 +165,7 @@ TEST_CASE("read_torch_checkpoint returns exactly the tensors torch saved") {
 }
 
 TEST_CASE("views, ZIP64 archives and the hand-made pickle subset") {
-  const std::string dir = scratch("handmade");
+  const std::string dir = scratch_dir("handmade");
   fs::create_directories(dir);
   // offset 1, size [2, 2], stride [1, 2] over 0..5: [[1, 3], [2, 4]]
   for (bool zip64 : {false, true}) {
@@ -285,7 +251,7 @@ TEST_CASE("malformed torch files are errors naming the file and the cause") {
   }
   // Truncated anywhere: an error, never a crash.
   const std::string good = slurp(kFixtures + "/hf_tiny/pytorch_model.bin");
-  const std::string cut = scratch("truncated.bin");
+  const std::string cut = scratch_dir("truncated.bin");
   for (size_t n : {size_t{0}, size_t{3}, size_t{100}, good.size() / 2, good.size() - 30, good.size() - 1}) {
     CAPTURE(n);
     spit(cut, good.substr(0, n));
@@ -296,7 +262,7 @@ TEST_CASE("malformed torch files are errors naming the file and the cause") {
 
 TEST_CASE("dnabert convert writes a model that embeds as torch computes") {
   const nlohmann::json cls = nlohmann::json::parse(slurp(kFixtures + "/hf_tiny_expected/cls_embeddings.json"));
-  const std::string seqs = scratch("seqs.txt");
+  const std::string seqs = scratch_dir("seqs.txt");
   std::ofstream(seqs) << "ACGTACGTTGCA\nTTTTGGGGCCCCAAAA\nACG\n";
   REQUIRE(cls["sequences"] == nlohmann::json({"ACGTACGTTGCA", "TTTTGGGGCCCCAAAA", "ACG"}));
 
@@ -323,7 +289,7 @@ TEST_CASE("dnabert convert writes a model that embeds as torch computes") {
   };
   for (const Variant& v : variants) {
     CAPTURE(v.name);
-    const std::string in = kFixtures + "/" + v.name, out = scratch(std::string(v.name) + "_out");
+    const std::string in = kFixtures + "/" + v.name, out = scratch_dir(std::string(v.name) + "_out");
     int status = 0;
     const std::string text = run_cli("convert --input " + in + " --out " + out, status);
     INFO(text);
@@ -380,7 +346,7 @@ TEST_CASE("dnabert convert reads model.safetensors and lists missing tensors") {
   // The whole set, from safetensors instead of the pickle: the same output weights.
   std::string dir = hf_dir("st_in", "model.safetensors", "");
   io::write_safetensors(dir + "/model.safetensors", all);
-  const std::string out = scratch("st_out");
+  const std::string out = scratch_dir("st_out");
   std::string text = run_cli("convert --input " + dir + " --out " + out, status);
   INFO(text);
   REQUIRE(status == 0);
@@ -390,7 +356,7 @@ TEST_CASE("dnabert convert reads model.safetensors and lists missing tensors") {
   // One encoder tensor and part of the MLM head missing: both are listed.
   dir = hf_dir("st_partial", "model.safetensors", "");
   io::write_safetensors(dir + "/model.safetensors", partial);
-  const std::string partial_out = scratch("st_partial_out");
+  const std::string partial_out = scratch_dir("st_partial_out");
   text = run_cli("convert --input " + dir + " --out " + partial_out, status);
   CHECK(status == 1);
   CHECK(text.find(dir + "/model.safetensors: missing tensor bert.encoder.layer.0.output.dense.weight") !=

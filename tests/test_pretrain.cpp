@@ -21,13 +21,6 @@ namespace {
 
 const std::string kLambda = std::string(DNABERT_SOURCE_DIR) + "/tests/data/genomes/lambda_phage.fa.gz";
 
-std::string scratch(const std::string& name) {
-  fs::path p = fs::temp_directory_path() / ("dnabert_test_pretrain_" + std::to_string(getpid())) / name;
-  fs::remove_all(p);
-  fs::create_directories(p.parent_path());
-  return p.string();
-}
-
 models::PretrainOptions micro_options(const std::string& out) {
   models::PretrainOptions o;
   o.fasta = {kLambda};
@@ -54,21 +47,10 @@ models::PretrainOptions micro_options(const std::string& out) {
   return o;
 }
 
-std::string run_cli(const std::string& args, int& status) {
-  std::string cmd = std::string(DNABERT_BINARY) + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  REQUIRE(p);
-  std::string out;
-  char buf[4096];
-  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-  status = WEXITSTATUS(pclose(p));
-  return out;
-}
-
 }  // namespace
 
 TEST_CASE("a resumed run ends bit-identical to the run that was never stopped") {
-  const std::string a = scratch("uninterrupted"), b = scratch("resumed");
+  const std::string a = scratch_dir("uninterrupted"), b = scratch_dir("resumed");
   models::PretrainResult ra = models::pretrain(micro_options(a));
   CHECK(ra.steps_done == 8);
   CHECK(fs::exists(a + "/checkpoint-4/optimizer.safetensors"));
@@ -87,7 +69,7 @@ TEST_CASE("a resumed run ends bit-identical to the run that was never stopped") 
   CHECK(ra.last_eval.loss == rb.last_eval.loss);
 
   // Resuming with other settings is refused.
-  models::PretrainOptions bad = micro_options(scratch("bad"));
+  models::PretrainOptions bad = micro_options(scratch_dir("bad"));
   bad.resume = a + "/checkpoint-4";
   bad.batch = 5;
   CHECK_THROWS_WITH_AS(models::pretrain(bad),
@@ -95,7 +77,7 @@ TEST_CASE("a resumed run ends bit-identical to the run that was never stopped") 
 }
 
 TEST_CASE("the same seed writes byte-identical weights with 1 and 2 threads") {
-  const std::string one = scratch("threads1"), two = scratch("threads2");
+  const std::string one = scratch_dir("threads1"), two = scratch_dir("threads2");
   models::PretrainOptions o1 = micro_options(one), o2 = micro_options(two);
   o1.steps = o2.steps = 30;
   o1.save_every = o2.save_every = 0;
@@ -124,7 +106,7 @@ TEST_CASE("the same seed writes byte-identical weights with 1 and 2 threads") {
 }
 
 TEST_CASE("dnabert pretrain and embed from the command line") {
-  const std::string out = scratch("cli");
+  const std::string out = scratch_dir("cli");
   int status = 0;
   std::string text = run_cli("pretrain --fasta " + kLambda +
                                  " --k 3 --config tiny --max-len 24 --batch 4 --steps 3 --warmup 1 --eval-every 0 "

@@ -33,6 +33,14 @@ inline std::string temp_path(const std::string& name) {
   return (dir.path / name).string();
 }
 
+// A fresh, empty directory temp_path(name) (removed first if it exists).
+inline std::string scratch_dir(const std::string& name) {
+  const std::string path = temp_path(name);
+  std::filesystem::remove_all(path);
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+  return path;
+}
+
 inline std::string slurp(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   REQUIRE_MESSAGE(in.good(), "cannot open " << path);
@@ -75,6 +83,13 @@ inline CliRun run_cli(const std::string& args) {
   const int raw = pclose(p);
   r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : 128 + WTERMSIG(raw);
   return r;
+}
+
+// The same, returning the output and setting `status`.
+inline std::string run_cli(const std::string& args, int& status) {
+  CliRun r = run_cli(args);
+  status = r.status;
+  return r.output;
 }
 
 }  // namespace dnabert::testing
