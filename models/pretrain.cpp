@@ -123,7 +123,7 @@ PretrainResult pretrain(const PretrainOptions& o, const PretrainCallbacks& cb) {
   AdamWOptions ao;
   ao.lr = o.lr;
   ao.weight_decay = o.weight_decay;
-  ao.warmup_steps = o.warmup;
+  ao.warmup_steps = std::min(o.warmup, o.steps);  // a short run warms up over all of it
   ao.total_steps = o.steps;
   ao.max_grad_norm = o.max_grad_norm;
   AdamW opt(params, ao);
