@@ -76,7 +76,8 @@ void ProgressBar::draw(bool force) {
   last_draw_ = now;
   last_decile_ = decile;
   const double new_work = static_cast<double>(done_ - start_done_);
-  const double rate = elapsed > 0 ? new_work / elapsed : 0;
+  // Too early for a meaningful rate (e.g. the bar was created by its first update).
+  const double rate = elapsed > 0.5 ? new_work / elapsed : 0;
   const double eta = rate > 0 ? static_cast<double>(total_ - done_) / rate : NAN;
   const int width = 24, filled = static_cast<int>(frac * width + 0.5);
   std::string bar(static_cast<size_t>(filled), '#');
