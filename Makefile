@@ -5,8 +5,11 @@ BUILD_DIR  ?= build
 BUILD_TYPE ?= Release
 JOBS       ?= $(shell nproc)
 DEBIAN_PACKAGES := g++ cmake make libdnnl-dev libxsimd-dev \
-                   doctest-dev zlib1g-dev libcli11-dev nlohmann-json3-dev qemu-user
+                   doctest-dev zlib1g-dev libcli11-dev nlohmann-json3-dev qemu-user \
+                   libopenmpi-dev openmpi-bin
 FUZZ_PACKAGES   := clang libclang-rt-14-dev
+# make bench: PyTorch in its tuned profile (bench/torch_env.sh), run side by side with ours.
+BENCH_PACKAGES  := python3-torch libopenblas0-openmp libtcmalloc-minimal4
 
 .PHONY: all build setup test asan-test demo bench fuzz clean
 
@@ -34,6 +37,7 @@ demo: build
 	bash tools/demo.sh $(BUILD_DIR)
 
 bench: build
+	@bash tools/setup-deps.sh $(BENCH_PACKAGES)
 	bash bench/run.sh $(BUILD_DIR)
 
 # libFuzzer target for the FASTA/FASTQ parser, outside the normal build: only

@@ -7,6 +7,10 @@
 // dx = dy·W (NN), weight gradient dW = dyᵀ·x (TN, K = rows). Attention
 // products run 96 (batch × head) GEMMs in an OpenMP loop over the batch, as
 // ops/attention.cpp does, with the strides of [B, T, H] tensors.
+// The bf16 columns time our bf16 GEMM (--precision bf16: inputs rounded to
+// bf16 while packing, fp32 accumulation; VDPBF16PS where the CPU has
+// AVX512_BF16) on the same shapes, against a bf16 peak of twice the fp32 one
+// (VDPBF16PS does two multiply-adds per lane where VFMADD does one).
 // The last column checks that 1 and 2 threads give the same bits.
 // Usage: bench_gemm [repeats=7] [threads=2] [peak GFLOP/s=447] [only rows whose
 // shape or product contains this text] [cpu: time with process CPU time]
@@ -68,8 +72,7 @@ struct Buffers {
   HugeVec a, b, c;
 };
 
-using GemmFn = void (*)(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*, int64_t,
-                        float, float*, int64_t);
+using GemmFn = k::GemmFn;
 
 void onednn_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                  const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
@@ -144,6 +147,7 @@ int main(int argc, char** argv) {
   g_cpu_time = argc > 5 && std::string(argv[5]) == "cpu";
   dnabert::engine::set_num_threads(threads);
   const k::KernelTable& ours = k::active();
+  const GemmFn ours_bf16 = k::bf16_gemm_for(k::selected_isa());
 
   std::vector<Case> cases;
   // Linear layers: rows × out × in.
@@ -167,14 +171,15 @@ int main(int argc, char** argv) {
   }
 
   std::printf("machine: %s, %d threads, load average before: %s\n", cpu_model().c_str(), threads, loadavg().c_str());
-  std::printf("ours: isa %s; oneDNN %d.%d.%d dnnl_sgemm; %d timed repeats after a warm-up, medians of %s time\n\n",
-              ours.isa,
+  std::printf("ours: isa %s, bf16 gemm %s; oneDNN %d.%d.%d dnnl_sgemm; %d timed repeats after a warm-up, medians of "
+              "%s time\n\n",
+              ours.isa, k::bf16_gemm_kind(k::selected_isa()),
               dnnl_version()->major, dnnl_version()->minor, dnnl_version()->patch, repeats,
               g_cpu_time ? "process CPU" : "wall");
   std::printf("| shape | product | M×N×K | layout | ours GFLOP/s | oneDNN GFLOP/s | ours/oneDNN | ours %% of peak | "
-              "1t = %dt bits (ours, oneDNN) |\n",
-              threads);
-  std::printf("|---|---|---|---|---:|---:|---:|---:|---|\n");
+              "ours bf16 GFLOP/s | bf16 %% of %.0f | 1t = %dt bits (ours, oneDNN, ours bf16) |\n",
+              2 * peak, threads);
+  std::printf("|---|---|---|---|---:|---:|---:|---:|---:|---:|---|\n");
   const std::string only = argc > 4 ? argv[4] : "";
   for (const Case& c : cases) {
     if (!only.empty() && (c.shape + " " + c.role).find(only) == std::string::npos) continue;
@@ -202,18 +207,24 @@ int main(int argc, char** argv) {
     double worst = 0;
     for (size_t i = 0; i < c_ours.size(); ++i)
       worst = std::max(worst, static_cast<double>(std::fabs(c_ours[i] - buf.c[i])) / (1.0 + std::fabs(buf.c[i])));
-    std::vector<double> t_ours, t_dnnl;
+    seconds(c, ours_bf16, buf);
+    std::vector<double> t_ours, t_dnnl, t_bf16;
     for (int r = 0; r < repeats; ++r) {
       t_ours.push_back(seconds(c, ours.gemm, buf));
       t_dnnl.push_back(seconds(c, onednn_gemm, buf));
+      t_bf16.push_back(seconds(c, ours_bf16, buf));
     }
-    const double g_ours = flops / median(t_ours) / 1e9, g_dnnl = flops / median(t_dnnl) / 1e9;
+    const double g_ours = flops / median(t_ours) / 1e9, g_dnnl = flops / median(t_dnnl) / 1e9,
+                 g_bf16 = flops / median(t_bf16) / 1e9;
     const bool det_ours = same_bits_1_vs_n(c, ours.gemm, buf, threads);
     const bool det_dnnl = same_bits_1_vs_n(c, onednn_gemm, buf, threads);
-    std::printf("| %s | %s | %ldx%ldx%ld%s | %c%c | %.1f | %.1f | %.3f | %.1f%% | %s, %s |\n", c.shape.c_str(),
-                c.role.c_str(), static_cast<long>(c.M), static_cast<long>(c.N), static_cast<long>(c.K),
-                c.batch > 1 ? " x96" : "", c.ta ? 'T' : 'N', c.tb ? 'T' : 'N', g_ours, g_dnnl, g_ours / g_dnnl,
-                100.0 * g_ours / peak, det_ours ? "same" : "DIFFER", det_dnnl ? "same" : "DIFFER");
+    const bool det_bf16 = same_bits_1_vs_n(c, ours_bf16, buf, threads);
+    auto same = [](bool b) { return b ? "same" : "DIFFER"; };
+    std::printf("| %s | %s | %ldx%ldx%ld%s | %c%c | %.1f | %.1f | %.3f | %.1f%% | %.1f | %.1f%% | %s, %s, %s |\n",
+                c.shape.c_str(), c.role.c_str(), static_cast<long>(c.M), static_cast<long>(c.N),
+                static_cast<long>(c.K), c.batch > 1 ? " x96" : "", c.ta ? 'T' : 'N', c.tb ? 'T' : 'N', g_ours, g_dnnl,
+                g_ours / g_dnnl, 100.0 * g_ours / peak, g_bf16, 100.0 * g_bf16 / (2 * peak), same(det_ours),
+                same(det_dnnl), same(det_bf16));
     if (worst > 1e-3) std::printf("  WARNING: ours and oneDNN differ by %.3g (relative)\n", worst);
     std::fflush(stdout);
   }

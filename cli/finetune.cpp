@@ -5,6 +5,7 @@
 
 #include "cli/commands.h"
 #include "cli/progress.h"
+#include "engine/distributed.h"
 #include "models/finetune.h"
 
 namespace dnabert::cli {
@@ -35,6 +36,7 @@ int run(const models::FinetuneOptions& o) {
     cb.on_message(line);
   };
   models::FinetuneResult r = models::finetune(o, cb);
+  if (!engine::dist::is_lead()) return 0;  // under mpirun only rank 0 reports
   if (bar) bar->finish();
   auto show = [](const char* split, const models::ClassificationMetrics& m) {
     std::printf("%-5s acc %.4f  f1 %.4f  f1_macro %.4f  mcc %.4f  auc %.4f  aupr %.4f  (%lld examples)\n", split,
@@ -57,6 +59,8 @@ Registration reg([](CLI::App& app) {
   auto o = std::make_shared<models::FinetuneOptions>();
   auto* s = app.add_subcommand("finetune", "Fine-tune a pretrained model: classification (single or pair inputs), regression or multi-label");
   s->add_option("--init", o->init, "Pretrained model directory")->required()->check(CLI::ExistingDirectory);
+  s->add_flag("--random-init", o->random_init,
+              "Control without pretraining: use only --init's config.json and vocab.txt, seeded random weights");
   s->add_option("--train", o->train, "Training data: DNABERT TSV, GUE CSV, or labelled FASTA 'pos.fa:1,neg.fa:0'")
       ->required();
   s->add_option("--dev", o->dev, "Dev data (model selection), same formats")->required();
@@ -81,7 +85,10 @@ Registration reg([](CLI::App& app) {
   s->add_option("--seed", o->seed, "Seed")->capture_default_str();
   s->add_option("--weight-decay", o->weight_decay, "AdamW weight decay")->capture_default_str();
   s->add_option("--dropout", o->dropout, "Override the config's dropout probabilities");
-  return std::function<int()>([o] { return run(*o); });
+  s->add_option("--shards", o->shards, "Micro-batches per batch, gradients summed in a fixed order; under mpirun a "
+                                       "multiple of the ranks (default: the number of ranks)")
+      ->check(CLI::NonNegativeNumber);
+  return std::function<int()>([o] { return engine::dist::run_job([o] { return run(*o); }); });
 });
 
 }  // namespace

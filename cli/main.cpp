@@ -12,10 +12,22 @@
 
 namespace {
 
+// "precision f32", or "precision bf16 (vdpbf16ps)" / "(emulated)": what the gemm entry computes with.
+std::string precision_string() {
+  namespace k = dnabert::ops::kernels;
+  const k::Precision p = k::selected_precision();
+  std::string s = std::string("precision ") + k::precision_name(p);
+  if (p == k::Precision::BF16)
+    s += k::selected_backend() == k::Backend::OneDnn
+             ? std::string(k::amx_bf16_supported() ? " (oneDNN matmul, AMX)" : " (oneDNN matmul)")
+             : std::string(" (") + k::bf16_gemm_kind(k::selected_isa()) + ")";
+  return s;
+}
+
 std::string version_string() {
   namespace k = dnabert::ops::kernels;
   return std::string("dnabert ") + DNABERT_VERSION + " (" + DNABERT_BUILD_TYPE + " build, isa " + k::active().isa +
-         ", gemm backend " + k::backend_name(k::selected_backend()) + ", " +
+         ", gemm backend " + k::backend_name(k::selected_backend()) + ", " + precision_string() + ", " +
          std::to_string(dnabert::engine::num_threads()) + " threads)";
 }
 
@@ -27,14 +39,21 @@ int main(int argc, char** argv) {
   app.fallthrough();  // global options (--threads, --isa) may follow the subcommand
   bool show_version = false;
   int threads = 0;
-  std::string isa, backend;
-  app.add_flag("--version", show_version, "Print the version, build type, selected ISA and GEMM backend, then exit");
+  std::string isa, backend, precision;
+  app.add_flag("--version", show_version,
+               "Print the version, build type, selected ISA, GEMM backend and precision, then exit");
   app.add_option("--threads", threads, "Worker threads (default: OMP_NUM_THREADS or all cores)")
       ->check(CLI::NonNegativeNumber);
   app.add_option("--isa", isa, "Force a kernel path: avx512, avx2 or scalar (default: the best this CPU runs; "
                                "also DNABERT_ISA)");
-  app.add_option("--backend", backend, "GEMM backend: native (default; bit-identical for any thread count) or "
-                                       "onednn (dnnl_sgemm; also DNABERT_BACKEND)");
+  app.add_option("--backend", backend,
+                 "GEMM backend: native (ours; bit-identical for any thread count), onednn (dnnl_sgemm for f32, "
+                 "oneDNN's bf16 matmul for bf16) or auto (default: native for f32; for bf16 onednn on CPUs with "
+                 "AMX-BF16, else native; also DNABERT_BACKEND)");
+  app.add_option("--precision", precision,
+                 "GEMM arithmetic: f32 (default) or bf16 (inputs rounded to bf16, fp32 accumulation and fp32 "
+                 "weights; native backend: AVX512_BF16 where the CPU has it, emulated elsewhere; also "
+                 "DNABERT_PRECISION)");
   dnabert::cli::register_commands(app);
 
   try {
@@ -46,6 +65,8 @@ int main(int argc, char** argv) {
     dnabert::engine::set_num_threads(threads);
     if (!backend.empty()) dnabert::ops::kernels::select_backend(dnabert::ops::kernels::parse_backend(backend));
     if (!isa.empty()) dnabert::ops::kernels::select_isa(dnabert::ops::kernels::parse_isa(isa));
+    if (!precision.empty())
+      dnabert::ops::kernels::select_precision(dnabert::ops::kernels::parse_precision(precision));
     if (show_version) {
       std::printf("%s\n", version_string().c_str());
       return 0;

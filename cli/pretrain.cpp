@@ -5,6 +5,7 @@
 
 #include "cli/commands.h"
 #include "cli/progress.h"
+#include "engine/distributed.h"
 #include "engine/error.h"
 #include "models/masking.h"
 #include "models/pretrain.h"
@@ -56,11 +57,17 @@ int run(PretrainArgs& a) {
                   static_cast<long long>(r.masked));
     cb.on_message(line);
   };
+  // Under mpirun only rank 0 talks; models::pretrain calls no callback on the others.
+  if (!engine::dist::is_lead()) {
+    models::pretrain(o, cb);
+    return 0;
+  }
   std::fprintf(stderr, "pretrain: k=%d, %d layers x %d hidden, %d heads, max-len %d, batch %d x %d, %lld steps, "
-                       "mlm-probability %.4f (masked fraction ~%.3f)\n",
+                       "mlm-probability %.4f (masked fraction ~%.3f), %d rank%s\n",
                o.k, o.config.num_hidden_layers, o.config.hidden_size, o.config.num_attention_heads, o.max_len, o.batch,
                o.grad_accum, static_cast<long long>(o.steps), o.mlm_probability,
-               models::mask_rate_for_mlm_probability(o.mlm_probability, o.k));
+               models::mask_rate_for_mlm_probability(o.mlm_probability, o.k), engine::dist::size(),
+               engine::dist::size() > 1 ? "s" : "");
   models::PretrainResult res = models::pretrain(o, cb);
   if (bar) bar->finish();
   std::printf("done: %lld steps in %s; model written to %s\n", static_cast<long long>(res.steps_done),
@@ -82,7 +89,8 @@ Registration reg([](CLI::App& app) {
   s->add_option("--config", a->config, "Model: tiny, small, base, or a config.json")->capture_default_str();
   s->add_option("--max-len", o.max_len, "Tokens per sequence, [CLS]/[SEP] included")->capture_default_str();
   s->add_option("--batch", o.batch, "Sequences per micro-batch")->check(CLI::PositiveNumber)->capture_default_str();
-  s->add_option("--grad-accum", o.grad_accum, "Micro-batches per optimiser step")->check(CLI::PositiveNumber)->capture_default_str();
+  s->add_option("--grad-accum", o.grad_accum,
+                "Micro-batches per optimiser step (under mpirun a multiple of the ranks; each runs its share)")->check(CLI::PositiveNumber)->capture_default_str();
   s->add_option("--steps", o.steps, "Optimiser steps")->check(CLI::PositiveNumber)->capture_default_str();
   s->add_option("--lr", o.lr, "Peak learning rate (AdamW)")->check(CLI::PositiveNumber)->capture_default_str();
   s->add_option("--warmup", o.warmup, "Linear warm-up steps, then linear decay to 0")->check(CLI::NonNegativeNumber)->capture_default_str();
@@ -102,7 +110,7 @@ Registration reg([](CLI::App& app) {
   s->add_option("--shuffle-buffer", o.shuffle_buffer, "Pieces shuffled together")->capture_default_str();
   s->add_flag("--drop-last-kmer", o.drop_last_kmer, "Drop each piece's last k-mer, as DNABERT's scripts do");
   s->add_option("--weight-decay", o.weight_decay, "AdamW weight decay")->capture_default_str();
-  return std::function<int()>([a] { return run(*a); });
+  return std::function<int()>([a] { return engine::dist::run_job([a] { return run(*a); }); });
 });
 
 }  // namespace

@@ -2,7 +2,6 @@
 // as a bedGraph track. Memory is bounded by the window and the batch, whatever
 // the genome size.
 #include <cstdio>
-#include <filesystem>
 #include <memory>
 
 #include "cli/commands.h"
@@ -13,6 +12,7 @@
 #include "io/fasta.h"
 #include "models/inference.h"
 #include "models/loading.h"
+#include "models/variants.h"
 
 namespace dnabert::cli {
 namespace {
@@ -34,13 +34,7 @@ int run(const ScanArgs& a) {
   models::LoadedModel lm = models::load_model(a.model, models::Heads::Classification);
   const int C = lm.model->config().num_labels;
   // The scored class: --positive, else the label "1", else the last class.
-  int positive = C - 1;
-  const std::string map_path = a.model + "/label_map.json";
-  if (std::filesystem::exists(map_path)) {
-    io::LabelMap map = io::LabelMap::load(map_path);
-    if (auto one = map.find(a.positive.empty() ? "1" : a.positive)) positive = *one;
-    else if (!a.positive.empty()) throw UsageError("--positive '" + a.positive + "' is not a label of the model");
-  }
+  const int positive = models::positive_class(a.model, C, a.positive);
   const int k = lm.vocab.k();
   if (a.window < k || a.stride < 1) throw UsageError("--window must be at least k and --stride at least 1");
   models::WindowOptions wo;

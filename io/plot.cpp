@@ -9,20 +9,19 @@
 
 namespace dnabert::io {
 
-namespace {
-
-std::string escape(const std::string& s) {
+std::string svg_escape(const std::string& s) {
   std::string o;
   for (char c : s) {
     if (c == '<') o += "&lt;";
     else if (c == '>') o += "&gt;";
     else if (c == '&') o += "&amp;";
+    else if (c == '"') o += "&quot;";
     else o += c;
   }
   return o;
 }
 
-std::string num(double v) {
+std::string svg_number(double v) {
   char buf[32];
   if (v != 0 && (std::fabs(v) >= 1e5 || std::fabs(v) < 1e-3))
     std::snprintf(buf, sizeof buf, "%.2g", v);
@@ -30,6 +29,11 @@ std::string num(double v) {
     std::snprintf(buf, sizeof buf, "%.4g", v);
   return buf;
 }
+
+namespace {
+
+std::string escape(const std::string& s) { return svg_escape(s); }
+std::string num(double v) { return svg_number(v); }
 
 // About five round tick values covering [lo, hi].
 std::vector<double> ticks(double lo, double hi) {
@@ -122,5 +126,84 @@ std::string render_svg(const Chart& c) {
 }
 
 void write_svg(const std::string& path, const Chart& chart) { write_file_atomic(path, render_svg(chart)); }
+
+namespace {
+
+// White -> dark red for t in [0, 1]; blue -> white -> red for t in [-1, 1] when diverging.
+std::string heat_colour(double t, bool diverging) {
+  auto mix = [](double a, double b, double f) { return static_cast<int>(std::lround(a + (b - a) * f)); };
+  int r, g, b;
+  if (!diverging || t >= 0) {
+    t = std::clamp(t, 0.0, 1.0);
+    r = mix(255, 165, t), g = mix(255, 15, t), b = mix(255, 21, t);
+  } else {
+    t = std::clamp(-t, 0.0, 1.0);
+    r = mix(255, 33, t), g = mix(255, 102, t), b = mix(255, 172, t);
+  }
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "#%02x%02x%02x", r, g, b);
+  return buf;
+}
+
+}  // namespace
+
+std::string render_heatmap_svg(const Heatmap& h) {
+  double lo = std::numeric_limits<double>::infinity(), hi = -lo;
+  size_t columns = 0;
+  for (const auto& row : h.values) {
+    columns = std::max(columns, row.size());
+    for (double v : row)
+      if (std::isfinite(v)) lo = std::min(lo, v), hi = std::max(hi, v);
+  }
+  if (!std::isfinite(lo)) lo = 0, hi = 1;
+  const double span = hi > lo ? hi - lo : 1.0, absmax = std::max({std::fabs(lo), std::fabs(hi), 1e-30});
+  auto colour = [&](double v) { return h.diverging ? heat_colour(v / absmax, true) : heat_colour((v - lo) / span, false); };
+  size_t label_chars = 0;
+  for (const auto& l : h.row_labels) label_chars = std::max(label_chars, l.size());
+  const double c = h.cell, left = 10 + 7.0 * static_cast<double>(label_chars), top = 40;
+  const double W = left + c * static_cast<double>(columns) + 90, rows = static_cast<double>(h.values.size());
+  const double H = top + c * rows + 50;
+  std::string o = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + num(W) + "\" height=\"" + num(H) +
+                  "\" font-family=\"sans-serif\" font-size=\"11\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
+  o += "<text x=\"" + num(W / 2) + "\" y=\"20\" text-anchor=\"middle\" font-size=\"14\">" + escape(h.title) + "</text>\n";
+  for (size_t r = 0; r < h.values.size(); ++r) {
+    const double y = top + c * static_cast<double>(r);
+    if (r < h.row_labels.size())
+      o += "<text x=\"" + num(left - 4) + "\" y=\"" + num(y + c * 0.75) + "\" text-anchor=\"end\">" +
+           escape(h.row_labels[r]) + "</text>\n";
+    for (size_t j = 0; j < h.values[r].size(); ++j) {
+      const double x = left + c * static_cast<double>(j);
+      const double v = h.values[r][j];
+      o += "<rect x=\"" + num(x) + "\" y=\"" + num(y) + "\" width=\"" + num(c) + "\" height=\"" + num(c) +
+           "\" fill=\"" + (std::isfinite(v) ? colour(v) : std::string("#cccccc")) + "\"><title>" + std::to_string(j) + ": " +
+           num(v) + "</title></rect>\n";
+      if (r < h.letters.size() && j < h.letters[r].size())
+        o += "<text x=\"" + num(x + c / 2) + "\" y=\"" + num(y + c * 0.75) + "\" text-anchor=\"middle\" font-family=\"monospace\">" +
+             escape(std::string(1, h.letters[r][j])) + "</text>\n";
+    }
+  }
+  // Position ticks every 10 columns, then the colour scale.
+  const double axis_y = top + c * rows;
+  for (size_t j = 0; j < columns; j += 10)
+    o += "<text x=\"" + num(left + c * (static_cast<double>(j) + 0.5)) + "\" y=\"" + num(axis_y + 14) +
+         "\" text-anchor=\"middle\">" + std::to_string(j) + "</text>\n";
+  o += "<text x=\"" + num(left + c * static_cast<double>(columns) / 2) + "\" y=\"" + num(axis_y + 32) +
+       "\" text-anchor=\"middle\">" + escape(h.x_label) + "</text>\n";
+  const double bx = left + c * static_cast<double>(columns) + 20, bh = std::max(60.0, c * rows);
+  for (int i = 0; i < 20; ++i) {
+    const double f = 1.0 - i / 19.0;
+    const double v = h.diverging ? -absmax + 2 * absmax * f : lo + span * f;
+    o += "<rect x=\"" + num(bx) + "\" y=\"" + num(top + bh * i / 20.0) + "\" width=\"12\" height=\"" + num(bh / 20.0 + 0.5) +
+         "\" fill=\"" + colour(v) + "\"/>\n";
+  }
+  o += "<text x=\"" + num(bx + 16) + "\" y=\"" + num(top + 10) + "\">" + num(h.diverging ? absmax : hi) + "</text>\n";
+  o += "<text x=\"" + num(bx + 16) + "\" y=\"" + num(top + bh) + "\">" + num(h.diverging ? -absmax : lo) + "</text>\n";
+  o += "</svg>\n";
+  return o;
+}
+
+void write_heatmap_svg(const std::string& path, const Heatmap& heatmap) {
+  write_file_atomic(path, render_heatmap_svg(heatmap));
+}
 
 }  // namespace dnabert::io

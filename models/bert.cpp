@@ -137,8 +137,8 @@ Tensor Bert::encode(Tape& tape, const BertInputs& in, DropoutKey key, std::vecto
     for (int64_t t = 0; t < T; ++t) positions.i32()[b * T + t] = static_cast<int32_t>(t);
   Tensor x = ops::add(tape, ops::embedding(tape, ids, p(word_), /*padding_idx=[PAD]*/ 0),
                      ops::embedding(tape, positions, p(position_)));
-  x = ops::add(tape, x, ops::embedding(tape, types, p(token_type_)));
-  x = ops::layer_norm(tape, x, p(emb_ln_w_), p(emb_ln_b_), config_.layer_norm_eps);
+  x = ops::add_layer_norm(tape, x, ops::embedding(tape, types, p(token_type_)), p(emb_ln_w_), p(emb_ln_b_),
+                          config_.layer_norm_eps);
   x = ops::dropout(tape, x, p_hidden, site(-1, 0));
   if (all_layers) all_layers->push_back(x);
 
@@ -153,11 +153,11 @@ Tensor Bert::encode(Tape& tape, const BertInputs& in, DropoutKey key, std::vecto
     Tensor v = ops::linear(tape, x, p(L.v_w), p(L.v_b));
     Tensor a = ops::attention(tape, q, k, v, NH, mask, p_attn, site(l, 1));
     a = ops::dropout(tape, ops::linear(tape, a, p(L.ao_w), p(L.ao_b)), p_hidden, site(l, 2));
-    x = ops::layer_norm(tape, ops::add(tape, a, x), p(L.aln_w), p(L.aln_b), config_.layer_norm_eps);
+    x = ops::add_layer_norm(tape, a, x, p(L.aln_w), p(L.aln_b), config_.layer_norm_eps);
     // intermediate GELU -> output dense -> dropout -> residual + LayerNorm
-    Tensor h = ops::gelu(tape, ops::linear(tape, x, p(L.i_w), p(L.i_b)));
+    Tensor h = ops::linear_gelu(tape, x, p(L.i_w), p(L.i_b));
     h = ops::dropout(tape, ops::linear(tape, h, p(L.o_w), p(L.o_b)), p_hidden, site(l, 3));
-    x = ops::layer_norm(tape, ops::add(tape, h, x), p(L.oln_w), p(L.oln_b), config_.layer_norm_eps);
+    x = ops::add_layer_norm(tape, h, x, p(L.oln_w), p(L.oln_b), config_.layer_norm_eps);
     if (all_layers) all_layers->push_back(x);
   }
   return x;
@@ -167,7 +167,7 @@ Tensor Bert::mlm_logits(Tape& tape, const Tensor& hidden) const {
   if (!has_mlm_head()) throw Error("Bert: this model has no masked-LM head");
   const int64_t H = config_.hidden_size;
   Tensor x = ops::reshape(tape, hidden, {-1, H});
-  x = ops::gelu(tape, ops::linear(tape, x, p(mlm_dense_w_), p(mlm_dense_b_)));
+  x = ops::linear_gelu(tape, x, p(mlm_dense_w_), p(mlm_dense_b_));
   x = ops::layer_norm(tape, x, p(mlm_ln_w_), p(mlm_ln_b_), config_.layer_norm_eps);
   return ops::linear(tape, x, p(word_), p(mlm_bias_));  // decoder tied to the word embeddings
 }

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <set>
 
+#include "engine/distributed.h"
 #include "engine/error.h"
 #include "io/atomic_file.h"
 #include "io/batcher.h"
@@ -191,7 +192,17 @@ void check_metric(Task task, const std::string& metric) {
 
 }  // namespace
 
-FinetuneResult finetune(const FinetuneOptions& o, const FinetuneCallbacks& cb) {
+FinetuneResult finetune(const FinetuneOptions& o, const FinetuneCallbacks& cb_all) {
+  // Data parallelism as in pretraining: every rank plans the same batches and
+  // trains on its shards of each; only the lead rank evaluates and writes.
+  const int ranks = engine::dist::size();
+  const bool lead = engine::dist::is_lead();
+  const FinetuneCallbacks cb = lead ? cb_all : FinetuneCallbacks{};
+  const int shards = o.shards > 0 ? o.shards : ranks;
+  if (shards % ranks != 0)
+    throw UsageError("finetune: --shards " + std::to_string(shards) + " is not a multiple of the " +
+                     std::to_string(ranks) + " ranks");
+  const int first_shard = engine::dist::rank() * (shards / ranks), end_shard = first_shard + shards / ranks;
   auto say = [&](const std::string& m) {
     if (cb.on_message) cb.on_message(m);
   };
@@ -201,7 +212,7 @@ FinetuneResult finetune(const FinetuneOptions& o, const FinetuneCallbacks& cb) {
   const Task task = parse_task(o.task);
   const std::string metric = o.metric.empty() ? default_metric(task) : o.metric;
   check_metric(task, metric);
-  fs::create_directories(o.out);
+  if (lead) fs::create_directories(o.out);
 
   // Data. Classification reuses the training set's label map for dev and test;
   // regression and multi-label read their label strings themselves.
@@ -247,8 +258,11 @@ FinetuneResult finetune(const FinetuneOptions& o, const FinetuneCallbacks& cb) {
   tokenizer::Vocab vocab = vocab_from_text(ck.vocab_text, o.init + "/vocab.txt");
   Bert model(config, Heads::Classification);
   model.init(o.seed);
-  std::vector<std::string> fresh =
-      model.load_weights(ck.weights, o.init + "/model.safetensors", {"bert.pooler.", "classifier."});
+  std::vector<std::string> fresh;
+  if (o.random_init)
+    say("random initialisation (--random-init): only config.json and vocab.txt of " + o.init + " are used");
+  else
+    fresh = model.load_weights(ck.weights, o.init + "/model.safetensors", {"bert.pooler.", "classifier."});
   if (!fresh.empty())
     say("new head (not in the pretrained model, initialised N(0, 0.02)): " + std::to_string(fresh.size()) + " tensors");
 
@@ -298,7 +312,8 @@ FinetuneResult finetune(const FinetuneOptions& o, const FinetuneCallbacks& cb) {
 
   engine::Arena arena;
   const std::string best_dir = (fs::path(o.out) / "best").string();
-  std::ofstream log((fs::path(o.out) / "log.jsonl").string(), std::ios::trunc);
+  std::ofstream log;
+  if (lead) log.open((fs::path(o.out) / "log.jsonl").string(), std::ios::trunc);
   FinetuneResult result;
   result.metric = metric;
   double best_score = -INFINITY;
@@ -306,38 +321,58 @@ FinetuneResult finetune(const FinetuneOptions& o, const FinetuneCallbacks& cb) {
   int64_t step = 0;
   Evaluation best_eval;
   io::Batch b;
+  engine::dist::GradientSum gradient(params);
+  // The loss of rows `rows` of a batch of `batch_rows`, backpropagated with
+  // the weight rows/batch_rows (the shards' losses add up to the batch mean).
+  auto shard_loss = [&](std::span<const size_t> rows, size_t batch_rows, uint64_t dropout_counter) {
+    batcher.make_batch(rows, b);
+    const int64_t B = static_cast<int64_t>(b.B), T = static_cast<int64_t>(b.T);
+    engine::Tape tape(arena);
+    BertInputs in{Tensor::from_ints({B, T}, b.input_ids, &arena), Tensor::from_ints({B, T}, b.token_types, &arena),
+                  Tensor::from_ints({B, T}, b.attention_mask, &arena)};
+    const DropoutKey key{o.seed, dropout_counter};
+    Tensor logits = model.classify(tape, model.encode(tape, in, key), key);
+    Tensor loss;
+    if (task == Task::Classification) {
+      loss = ops::cross_entropy(tape, logits, Tensor::from_ints({B}, b.labels, &arena));
+    } else {
+      std::vector<float> target(static_cast<size_t>(B * C));
+      for (int64_t r = 0; r < B; ++r)
+        std::copy_n(train_t.values.begin() + static_cast<int64_t>(b.example_indices[r]) * C, C,
+                    target.begin() + r * C);
+      Tensor tt = Tensor::from_vector({B, C}, target, &arena);
+      loss = task == Task::Regression ? ops::mse_loss(tape, logits, tt) : ops::bce_with_logits(tape, logits, tt);
+    }
+    const float weight = static_cast<float>(rows.size()) / static_cast<float>(batch_rows);
+    tape.backward(loss, Tensor::full(loss.shape(), weight, &arena));
+    return static_cast<double>(weight) * loss.to_vector()[0];
+  };
   for (int epoch = 1; epoch <= o.epochs; ++epoch) {
-    batcher.start_epoch(static_cast<uint64_t>(epoch));
     double loss_sum = 0;
     int64_t n = 0;
-    while (batcher.next(b)) {
-      const int64_t B = static_cast<int64_t>(b.B), T = static_cast<int64_t>(b.T);
-      engine::Tape tape(arena);
-      BertInputs in{Tensor::from_ints({B, T}, b.input_ids, &arena), Tensor::from_ints({B, T}, b.token_types, &arena),
-                    Tensor::from_ints({B, T}, b.attention_mask, &arena)};
-      const DropoutKey key{o.seed, static_cast<uint64_t>(step)};
-      Tensor logits = model.classify(tape, model.encode(tape, in, key), key);
-      Tensor loss;
-      if (task == Task::Classification) {
-        loss = ops::cross_entropy(tape, logits, Tensor::from_ints({B}, b.labels, &arena));
-      } else {
-        std::vector<float> target(static_cast<size_t>(B * C));
-        for (int64_t r = 0; r < B; ++r)
-          std::copy_n(train_t.values.begin() + static_cast<int64_t>(b.example_indices[r]) * C, C,
-                      target.begin() + r * C);
-        Tensor tt = Tensor::from_vector({B, C}, target, &arena);
-        loss = task == Task::Regression ? ops::mse_loss(tape, logits, tt) : ops::bce_with_logits(tape, logits, tt);
-      }
+    for (const std::vector<size_t>& rows : batcher.plan(static_cast<uint64_t>(epoch))) {
+      // Each shard's weighted loss, set by the rank that ran it (so summing over ranks is exact).
+      std::vector<double> losses(static_cast<size_t>(shards), 0.0);
       params.zero_grad();
-      tape.backward(loss);
+      for (int s = first_shard; s < end_shard; ++s) {
+        const size_t r0 = rows.size() * s / shards, r1 = rows.size() * (s + 1) / shards;
+        if (r1 > r0)
+          losses[s] = shard_loss(std::span(rows).subspan(r0, r1 - r0), rows.size(), step * shards + s);
+        if (s + 1 < end_shard) gradient.add();
+      }
+      gradient.finish();
+      engine::dist::allreduce_sum(losses.data(), shards);
       opt.step();
       for (size_t j = 0; j < frozen.size(); ++j) params[frozen[j]].copy_from(frozen_values[j]);
       ++step;
-      loss_sum += loss.to_vector()[0];
+      for (double l : losses) loss_sum += l;
       ++n;
       if (cb.on_step) cb.on_step(step, total, loss_sum / static_cast<double>(n));
     }
-    Evaluation ev = evaluate(model, dev_t, dev_ex, o.batch, metric, arena);
+    // The lead rank scores dev; every rank needs the score to agree on the best epoch and early stopping.
+    Evaluation ev;
+    if (lead) ev = evaluate(model, dev_t, dev_ex, o.batch, metric, arena);
+    engine::dist::broadcast(&ev.score, sizeof ev.score);
     FinetuneEpoch ep;
     ep.epoch = epoch;
     ep.epochs = o.epochs;
@@ -346,20 +381,23 @@ FinetuneResult finetune(const FinetuneOptions& o, const FinetuneCallbacks& cb) {
     ep.dev_json = ev.json;
     ep.score = ev.score;
     ep.best = ev.score > best_score || (std::isinf(best_score) && !std::isnan(ev.score) && result.best_epoch == 0);
-    log << nlohmann::json{{"epoch", epoch}, {"step", step}, {"train_loss", ep.train_loss}, {"dev", ev.json}}.dump()
-        << "\n"
-        << std::flush;
-    if (ep.best) {
-      best_score = ev.score;
-      since_best = 0;
+    if (lead)
+      log << nlohmann::json{{"epoch", epoch}, {"step", step}, {"train_loss", ep.train_loss}, {"dev", ev.json}}.dump()
+          << "\n"
+          << std::flush;
+    if (ep.best && lead) {
       best_eval = ev;
-      result.best_epoch = epoch;
       io::CheckpointData out;
       out.config = config.to_json();
       for (size_t i = 0; i < params.size(); ++i) out.weights.push_back({params.name(i), params[i]});
       out.vocab_text = ck.vocab_text;
       io::write_checkpoint(best_dir, out);
       if (!names.empty()) io::LabelMap::from_labels(names).save(best_dir + "/label_map.json");
+    }
+    if (ep.best) {
+      best_score = ev.score;
+      since_best = 0;
+      result.best_epoch = epoch;
     } else {
       ++since_best;
     }
@@ -372,6 +410,7 @@ FinetuneResult finetune(const FinetuneOptions& o, const FinetuneCallbacks& cb) {
 
   // The best checkpoint on test.
   result.best_dir = best_dir;
+  if (!lead) return result;
   result.best_dev = best_eval.classification;
   result.best_dev_json = best_eval.json;
   result.best_score = best_score;

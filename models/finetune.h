@@ -15,6 +15,10 @@ namespace dnabert::models {
 
 struct FinetuneOptions {
   std::string init;   // pretrained model directory
+  // Control run: take only config.json and vocab.txt from `init` (same k and
+  // architecture) and start every weight from the seeded init, as HF does for
+  // a model built from a config. No pretrained weight is used.
+  bool random_init = false;
   std::string train, dev, test;  // DNABERT TSV, GUE CSV or labelled FASTA ("pos.fa:1,neg.fa:0")
   std::string out;
   int epochs = 3;
@@ -32,6 +36,11 @@ struct FinetuneOptions {
   int freeze_layers = -1;      // freeze the embeddings and the first N layers; -1 = nothing frozen
   uint64_t seed = 42;
   float dropout = -1;          // override hidden/attention dropout; < 0 keeps the config's
+  // Micro-batches each batch is cut into (their gradients summed in the fixed
+  // pairwise order of engine/distributed.h); 0 = the number of MPI ranks. Under
+  // mpirun a multiple of the ranks: rank r runs shards [r·S/N, (r+1)·S/N).
+  // The same shards give the same bits with any rank count.
+  int shards = 0;
 };
 
 struct FinetuneEpoch {

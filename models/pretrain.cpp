@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "engine/distributed.h"
 #include "engine/error.h"
 #include "engine/rng.h"
 #include "io/atomic_file.h"
@@ -84,9 +85,48 @@ void write_plot(const std::string& path, const Curves& c) {
   io::write_svg(path, chart);
 }
 
+// The lead rank's part of --resume: finds and checks the checkpoint, loads the
+// weights and Adam moments, and returns its training state (also as text, for
+// the other ranks).
+nlohmann::json read_resume_state(const PretrainOptions& o, Bert& model, AdamW& opt, std::string& text) {
+  std::string dir = o.resume;
+  if (!fs::exists(fs::path(dir) / "trainer_state.json")) {
+    std::string latest = io::latest_checkpoint(dir);
+    if (latest.empty()) throw Error(o.resume + ": no checkpoint to resume from");
+    dir = latest;
+  }
+  io::CheckpointData ck = io::read_checkpoint(dir, true);
+  if (ck.trainer_state.is_null()) throw Error(dir + ": checkpoint has no training state to resume from");
+  const auto& st = ck.trainer_state;
+  if (st.value("fingerprint", std::string()) != fingerprint(o))
+    throw Error(dir + ": checkpoint was written with different settings (k, max-len, batch, grad-accum, seed, "
+                      "mlm-probability or model config); resume with the same ones");
+  model.load_weights(ck.weights, dir + "/model.safetensors");
+  const Tensor* m = nullptr;
+  const Tensor* v = nullptr;
+  for (const auto& nt : ck.optimizer) {
+    if (nt.name == "exp_avg") m = &nt.tensor;
+    if (nt.name == "exp_avg_sq") v = &nt.tensor;
+  }
+  if (!m || !v) throw Error(dir + "/optimizer.safetensors: missing tensor exp_avg or exp_avg_sq");
+  opt.load_state(*m, *v, st.at("step").get<int64_t>());
+  nlohmann::json state = st;
+  state["resumed_from"] = dir;
+  text = state.dump();
+  return state;
+}
+
 }  // namespace
 
-PretrainResult pretrain(const PretrainOptions& o, const PretrainCallbacks& cb) {
+PretrainResult pretrain(const PretrainOptions& o, const PretrainCallbacks& cb_all) {
+  // Data parallelism (engine/distributed.h): rank r runs micro-batches
+  // [r·m, (r+1)·m) of every step, m = grad_accum / ranks. Every rank walks the
+  // whole sample stream (cutting pieces is cheap) and tokenizes only its own,
+  // so the global order of samples, masks and dropout keys does not depend on
+  // the rank count. Only the lead rank logs, evaluates and writes.
+  const int ranks = engine::dist::size();
+  const bool lead = engine::dist::is_lead();
+  const PretrainCallbacks cb = lead ? cb_all : PretrainCallbacks{};
   auto say = [&](const std::string& m) {
     if (cb.on_message) cb.on_message(m);
   };
@@ -100,7 +140,11 @@ PretrainResult pretrain(const PretrainOptions& o, const PretrainCallbacks& cb) {
   if (o.max_len < 8 || o.max_len > o.config.max_position_embeddings)
     throw UsageError("pretrain: --max-len must be in 8.." + std::to_string(o.config.max_position_embeddings));
   if (o.batch < 1 || o.grad_accum < 1 || o.steps < 1) throw UsageError("pretrain: batch, grad-accum and steps must be >= 1");
-  fs::create_directories(o.out);
+  if (o.grad_accum % ranks != 0)
+    throw UsageError("pretrain: --grad-accum " + std::to_string(o.grad_accum) + " is not a multiple of the " +
+                     std::to_string(ranks) + " ranks (each rank runs grad-accum / ranks micro-batches of every step)");
+  const int per_rank = o.grad_accum / ranks, first_micro = engine::dist::rank() * per_rank;
+  if (lead) fs::create_directories(o.out);
 
   tokenizer::TokenizerOptions topt;
   topt.drop_last = o.drop_last_kmer;
@@ -137,31 +181,22 @@ PretrainResult pretrain(const PretrainOptions& o, const PretrainCallbacks& cb) {
   std::vector<int64_t> unigram(static_cast<size_t>(o.config.vocab_size), 0);
   std::unique_ptr<io::Sampler> sampler;
   if (!o.resume.empty()) {
-    std::string dir = o.resume;
-    if (!fs::exists(fs::path(dir) / "trainer_state.json")) {
-      std::string latest = io::latest_checkpoint(dir);
-      if (latest.empty()) throw Error(o.resume + ": no checkpoint to resume from");
-      dir = latest;
-    }
-    io::CheckpointData ck = io::read_checkpoint(dir, true);
-    if (ck.trainer_state.is_null()) throw Error(dir + ": checkpoint has no training state to resume from");
-    const auto& st = ck.trainer_state;
-    if (st.value("fingerprint", std::string()) != fingerprint(o))
-      throw Error(dir + ": checkpoint was written with different settings (k, max-len, batch, grad-accum, seed, "
-                        "mlm-probability or model config); resume with the same ones");
-    model.load_weights(ck.weights, dir + "/model.safetensors");
+    // The lead rank reads the checkpoint and sends it to the others, so only
+    // its file system needs to hold it and every rank starts from the same bits.
+    nlohmann::json st;
+    std::string state_text;
+    if (lead) st = read_resume_state(o, model, opt, state_text);
+    engine::dist::broadcast(state_text);
+    if (!lead) st = nlohmann::json::parse(state_text);
     step = st.at("step").get<int64_t>();
-    const Tensor* m = nullptr;
-    const Tensor* v = nullptr;
-    for (const auto& nt : ck.optimizer) {
-      if (nt.name == "exp_avg") m = &nt.tensor;
-      if (nt.name == "exp_avg_sq") v = &nt.tensor;
-    }
-    if (!m || !v) throw Error(dir + "/optimizer.safetensors: missing tensor exp_avg or exp_avg_sq");
-    opt.load_state(*m, *v, step);
+    Tensor exp_avg = opt.exp_avg().clone(), exp_avg_sq = opt.exp_avg_sq().clone();
+    engine::dist::broadcast(params.values());
+    engine::dist::broadcast(exp_avg);
+    engine::dist::broadcast(exp_avg_sq);
+    opt.load_state(exp_avg, exp_avg_sq, step);
     unigram = st.at("unigram_counts").get<std::vector<int64_t>>();
     sampler = std::make_unique<io::Sampler>(so, st.at("sampler").get<io::SamplerState>());
-    say("resumed from " + dir + " at step " + std::to_string(step));
+    say("resumed from " + st.at("resumed_from").get<std::string>() + " at step " + std::to_string(step));
   } else {
     sampler = std::make_unique<io::Sampler>(so);
   }
@@ -172,7 +207,7 @@ PretrainResult pretrain(const PretrainOptions& o, const PretrainCallbacks& cb) {
   eo.seed = o.seed ^ 0x5eed5eedull;
   eo.shuffle_buffer = 0;
   std::vector<MlmBatch> eval_set;
-  if (o.eval_batches > 0 && (o.heldout_fraction > 0 || !o.heldout_record.empty())) {
+  if (lead && o.eval_batches > 0 && (o.heldout_fraction > 0 || !o.heldout_record.empty())) {
     io::Sampler es(eo);
     for (int i = 0; i < o.eval_batches; ++i) {
       std::vector<std::string> pieces;
@@ -186,7 +221,7 @@ PretrainResult pretrain(const PretrainOptions& o, const PretrainCallbacks& cb) {
   engine::Arena arena;
   const std::string log_path = (fs::path(o.out) / "log.jsonl").string();
   Curves curves;
-  if (step > 0 && fs::exists(log_path)) {
+  if (lead && step > 0 && fs::exists(log_path)) {
     // A resumed run keeps the log (and the curve) up to its step and drops what came after it.
     std::ifstream old(log_path);
     std::string line, kept;
@@ -200,8 +235,11 @@ PretrainResult pretrain(const PretrainOptions& o, const PretrainCallbacks& cb) {
     }
     io::write_file_atomic(log_path, kept);
   }
-  std::ofstream log(log_path, step > 0 ? std::ios::app : std::ios::trunc);
-  if (!log) throw Error(log_path + ": cannot open for writing");
+  std::ofstream log;
+  if (lead) {
+    log.open(log_path, step > 0 ? std::ios::app : std::ios::trunc);
+    if (!log) throw Error(log_path + ": cannot open for writing");
+  }
   PretrainResult result;
 
   auto evaluate = [&]() {
@@ -258,28 +296,48 @@ PretrainResult pretrain(const PretrainOptions& o, const PretrainCallbacks& cb) {
   say("model: " + std::to_string(params.numel()) + " parameters; training steps " + std::to_string(step) + " -> " +
       std::to_string(o.steps));
   if (cb.on_start) cb.on_start(step, o.steps);
+  engine::dist::GradientSum gradient(params);
+  // This rank's label counts since the last sync (summed over ranks when needed).
+  std::vector<int64_t> unigram_new(unigram.size(), 0);
+  auto sync_unigram = [&] {
+    engine::dist::allreduce_sum(unigram_new.data(), static_cast<int64_t>(unigram_new.size()));
+    for (size_t i = 0; i < unigram.size(); ++i) unigram[i] += unigram_new[i];
+    std::fill(unigram_new.begin(), unigram_new.end(), 0);
+  };
   while (step < o.steps) {
     const auto t0 = Clock::now();
     arena.reset_peak();
     params.zero_grad();
-    double loss_sum = 0;
-    StepReport rep;
+    // [loss of each micro-batch..., tokens, masked]: each entry set by one rank, so summing over ranks is exact.
+    std::vector<double> totals(static_cast<size_t>(o.grad_accum) + 2, 0.0);
     for (int micro = 0; micro < o.grad_accum; ++micro) {
+      const bool mine = micro >= first_micro && micro < first_micro + per_rank;
       std::vector<std::string> pieces;
       for (int j = 0; j < o.batch; ++j) pieces.push_back(sampler->next().sequence);
+      if (!mine) continue;
+      const auto key = static_cast<uint64_t>(step * o.grad_accum + micro);  // global micro-batch index
       MlmBatch b = make_batch(pieces, tok);
-      apply_masking(b, mo, static_cast<uint64_t>(step * o.grad_accum + micro));
+      apply_masking(b, mo, key);
       for (int32_t l : b.labels)
-        if (l != kIgnoreLabel) ++unigram[static_cast<size_t>(l)];
+        if (l != kIgnoreLabel) ++unigram_new[static_cast<size_t>(l)];
       engine::Tape tape(arena);
-      Tensor hidden = model.encode(tape, to_inputs(b, arena), {o.seed, static_cast<uint64_t>(step * o.grad_accum + micro)});
+      Tensor hidden = model.encode(tape, to_inputs(b, arena), {o.seed, key});
       Tensor loss = model.mlm_loss(tape, hidden, Tensor::from_ints({b.B, b.T}, b.labels, &arena));
-      loss_sum += loss.to_vector()[0];
-      tape.backward(loss);  // gradients add up over micro-batches; step() scales by 1/grad_accum
-      rep.tokens += b.real_tokens;
-      rep.masked += b.masked;
+      totals[static_cast<size_t>(micro)] = loss.to_vector()[0];
+      tape.backward(loss);
+      // The micro-batch gradients are summed in the fixed pairwise order; step() scales by 1/grad_accum.
+      if (micro + 1 < first_micro + per_rank) gradient.add();
+      totals[totals.size() - 2] += static_cast<double>(b.real_tokens);
+      totals[totals.size() - 1] += static_cast<double>(b.masked);
     }
+    gradient.finish();
+    engine::dist::allreduce_sum(totals.data(), static_cast<int64_t>(totals.size()));
     const StepStats st = opt.step(1.0 / o.grad_accum);  // warm-up/decay schedule, clipping, AdamW
+    StepReport rep;
+    double loss_sum = 0;
+    for (int micro = 0; micro < o.grad_accum; ++micro) loss_sum += totals[static_cast<size_t>(micro)];
+    rep.tokens = static_cast<int64_t>(totals[totals.size() - 2]);
+    rep.masked = static_cast<int64_t>(totals[totals.size() - 1]);
     rep.grad_norm = st.grad_norm;
     rep.lr = st.lr;
     ++step;
@@ -289,6 +347,11 @@ PretrainResult pretrain(const PretrainOptions& o, const PretrainCallbacks& cb) {
     rep.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     rep.tokens_per_second = static_cast<double>(rep.tokens) / rep.seconds;
     rep.arena_peak_bytes = arena.stats().peak_bytes;
+    const bool last = step == o.steps;
+    const bool eval_now = (o.eval_every > 0 && step % o.eval_every == 0) || last;
+    const bool save_now = (o.save_every > 0 && step % o.save_every == 0) || last;
+    if (eval_now || save_now) sync_unigram();
+    if (!lead) continue;
     curves.step.push_back(static_cast<double>(step));
     curves.loss.push_back(rep.loss);
     log << nlohmann::json{{"step", step},         {"loss", rep.loss},        {"lr", rep.lr},
@@ -298,8 +361,7 @@ PretrainResult pretrain(const PretrainOptions& o, const PretrainCallbacks& cb) {
         << "\n"
         << std::flush;
     if (cb.on_step) cb.on_step(rep);
-    const bool last = step == o.steps;
-    if ((o.eval_every > 0 && step % o.eval_every == 0) || last) {
+    if (eval_now) {
       EvalReport er = evaluate();
       if (er.masked > 0) {
         result.last_eval = er;
@@ -317,9 +379,9 @@ PretrainResult pretrain(const PretrainOptions& o, const PretrainCallbacks& cb) {
       }
       write_plot((fs::path(o.out) / "loss.svg").string(), curves);
     }
-    if ((o.save_every > 0 && step % o.save_every == 0) || last) save(false);
+    if (save_now) save(false);
   }
-  save(true);
+  if (lead) save(true);
   result.steps_done = step;
   result.seconds = std::chrono::duration<double>(Clock::now() - run_start).count();
   result.model_dir = (fs::path(o.out) / "model").string();

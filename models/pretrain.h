@@ -2,6 +2,8 @@
 // the tokenizer turns them into k-mer ids, DNABERT's masking corrupts them, and
 // AdamW updates the model. Checkpoints hold everything needed to resume so
 // that a resumed run ends bit-identical to one that was never stopped.
+// Under mpirun the micro-batches of each step are shared out among the ranks
+// (engine/distributed.h explains why any rank count then gives the same bits).
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -18,7 +20,7 @@ struct PretrainOptions {
   BertConfig config;       // vocab_size must be 4^k + 5
   int max_len = 512;       // tokens per sequence, [CLS] and [SEP] included
   int batch = 32;          // sequences per micro-batch
-  int grad_accum = 1;      // micro-batches per optimiser step
+  int grad_accum = 1;      // micro-batches per optimiser step; under mpirun a multiple of the ranks
   int64_t steps = 1000;
   double lr = 4e-4;        // DNABERT's peak learning rate
   int64_t warmup = 100;

@@ -6,7 +6,6 @@
 #include <vector>
 
 #include "ops/common.h"
-#include "ops/loss.h"
 
 namespace dnabert::ops {
 
@@ -22,9 +21,11 @@ Tensor additive_mask(Tape& tape, const Tensor& m) {
 
 // Flash-style attention (tiled, online softmax): no T×T buffer is ever
 // materialised. Per head, query tiles of kTile rows sweep key tiles of kTile
-// columns, keeping a running log-sum-exp L and a normalised output O:
-//   S = (q·scale) kᵀ + mask,  l = logsumexp_tile(S),  P = exp(S - l)
-//   L' = logaddexp(L, l),  O' = e^(L - L')·O + e^(l - L')·dropout(P) v
+// columns, keeping per query row a running maximum m, a running sum l and an
+// unnormalised output O (one exp per score):
+//   S = (q·scale) kᵀ + mask,  m' = max(m, rowmax S),  P = exp(S - m'),
+//   l' = e^(m - m')·l + rowsum P,  O' = e^(m - m')·O + dropout(P) v,
+// and at the end O /= l and L = m + log l (the row's log-sum-exp).
 // The pass saves only O and L; the backward pass recomputes each tile's P =
 // exp(S - L) and, with D = rowsum(dO ⊙ O) (which holds with dropout too),
 //   dP = dropout(dO vᵀ),  dS = P ⊙ (dP - D),  dq += dS k·scale,
@@ -48,18 +49,11 @@ void score_tile(const kernels::KernelTable& kt, const AttentionShape& s, const f
   if (mask_b) kt.add_bias(S, mask_b + j0, rows, cols);
 }
 
-// P = exp(S - L_row) for a tile whose rows have log-sum-exp `lse_tile` over this tile:
-// softmax within the tile times e^(lse_tile - L).
-void probs_tile(const kernels::KernelTable& kt, const float* S, int64_t rows, int64_t cols, const int32_t* no_labels,
-                float* lse_tile, float* scratch, float* P) {
-  kt.cross_entropy_fwd(S, no_labels, rows, cols, lse_tile, scratch);
-  kt.softmax_fwd(S, P, rows, cols, 1.0f, nullptr);
-}
-
 }  // namespace
 
 Tensor attention(Tape& tape, const Tensor& q, const Tensor& k, const Tensor& v, int num_heads, const Tensor& mask,
                  float dropout_p, const engine::Rng& rng) {
+  DNABERT_PROFILE_SCOPE("attention.fwd");
   constexpr const char* op = "attention";
   check_f32(op, "q", q);
   check_f32(op, "k", k);
@@ -93,8 +87,7 @@ Tensor attention(Tape& tape, const Tensor& q, const Tensor& k, const Tensor& v, 
     for (int64_t bh = 0; bh < B * NH; ++bh) {
       const int64_t b = bh / NH, h = bh % NH, off = b * T * H + h * s.D;
       const float* mask_b = pmask ? pmask + b * T : nullptr;
-      std::vector<float> qs(kTile * s.D), S(kTile * kTile), P(kTile * kTile), l(kTile), scratch(kTile);
-      std::vector<int32_t> no_labels(kTile, kIgnoreIndex);
+      std::vector<float> qs(kTile * s.D), S(kTile * kTile), P(kTile * kTile), m(kTile), l(kTile), alpha(kTile);
       for (int64_t i0 = 0; i0 < T; i0 += kTile) {
         const int64_t rows = std::min(kTile, T - i0);
         float* O = po + off + i0 * H;  // rows of this tile, leading dimension H
@@ -102,24 +95,25 @@ Tensor attention(Tape& tape, const Tensor& q, const Tensor& k, const Tensor& v, 
         for (int64_t r = 0; r < rows; ++r) {
           kt.scale(pq + off + (i0 + r) * H, s.scale, qs.data() + r * s.D, s.D, false);
           std::fill(O + r * H, O + r * H + s.D, 0.0f);
-          L[r] = -INFINITY;
+          m[r] = -INFINITY;
+          l[r] = 0.0f;
         }
         for (int64_t j0 = 0; j0 < T; j0 += kTile) {
           const int64_t cols = std::min(kTile, T - j0);
           score_tile(kt, s, qs.data(), pk + off, mask_b, j0, rows, cols, S.data());
-          probs_tile(kt, S.data(), rows, cols, no_labels.data(), l.data(), scratch.data(), P.data());
+          kt.online_softmax(S.data(), P.data(), rows, cols, m.data(), l.data(), alpha.data());
           for (int64_t r = 0; r < rows; ++r) {
-            const float Lnew = std::max(L[r], l[r]) + std::log1p(std::exp(-std::fabs(L[r] - l[r])));
-            const float alpha = std::isinf(L[r]) ? 0.0f : std::exp(L[r] - Lnew), beta = std::exp(l[r] - Lnew);
-            L[r] = Lnew;
-            float* prow = P.data() + r * cols;
             if (drop)
-              kt.dropout(prow, prow, cols, dropout_p, seed, stream,
+              kt.dropout(P.data() + r * cols, P.data() + r * cols, cols, dropout_p, seed, stream,
                          first + static_cast<uint64_t>((bh * T + i0 + r) * T + j0), false);
-            kt.scale(prow, beta, prow, cols, false);
-            kt.scale(O + r * H, alpha, O + r * H, s.D, false);
+            if (j0 > 0) kt.scale(O + r * H, alpha[r], O + r * H, s.D, false);
           }
           kt.gemm(false, false, rows, s.D, cols, 1.0f, P.data(), cols, pv + off + j0 * H, H, 1.0f, O, H);
+        }
+        // O holds Σ_j e^(S_j - m) dropout(v_j); the softmax's denominator is l e^m.
+        for (int64_t r = 0; r < rows; ++r) {
+          kt.scale(O + r * H, 1.0f / l[r], O + r * H, s.D, false);
+          L[r] = m[r] + std::log(l[r]);
         }
       }
     }
@@ -127,6 +121,7 @@ Tensor attention(Tape& tape, const Tensor& q, const Tensor& k, const Tensor& v, 
   if (record)
     tape.record(out, [&tape, q, k, v, mask, lse, out_data = out.detach(), s, drop, dropout_p, seed, stream,
                       first](const Tensor& dout) {
+      DNABERT_PROFILE_SCOPE("attention.bwd");
       const auto& kt = K();
       // Sinks are taken in the order they are written below (q per tile, then v
       // and k per head), so aliased inputs accumulate correctly.
@@ -139,8 +134,8 @@ Tensor attention(Tape& tape, const Tensor& q, const Tensor& k, const Tensor& v, 
         const int64_t b = bh / NH, h = bh % NH, off = b * T * H + h * D;
         const float* mask_b = pmask ? pmask + b * T : nullptr;
         std::vector<float> qs(kTile * D), S(kTile * kTile), P(kTile * kTile), Pd(kTile * kTile), dP(kTile * kTile),
-            l(kTile), scratch(kTile), Dvec(kTile), dq_acc(kTile * D), dk_acc(T * D, 0.0f), dv_acc(T * D, 0.0f);
-        std::vector<int32_t> no_labels(kTile, kIgnoreIndex);
+            Dvec(kTile), dq_acc(kTile * D), dk_acc(T * D, 0.0f), dv_acc(T * D, 0.0f), ones(kTile, 1.0f),
+            keep(kTile * kTile);
         for (int64_t i0 = 0; i0 < T; i0 += kTile) {
           const int64_t rows = std::min(kTile, T - i0);
           const float* L = pl + bh * T + i0;
@@ -155,27 +150,21 @@ Tensor attention(Tape& tape, const Tensor& q, const Tensor& k, const Tensor& v, 
           for (int64_t j0 = 0; j0 < T; j0 += kTile) {
             const int64_t cols = std::min(kTile, T - j0);
             score_tile(kt, s, qs.data(), pk + off, mask_b, j0, rows, cols, S.data());
-            probs_tile(kt, S.data(), rows, cols, no_labels.data(), l.data(), scratch.data(), P.data());
-            for (int64_t r = 0; r < rows; ++r) {
-              float* prow = P.data() + r * cols;
-              kt.scale(prow, std::exp(l[r] - L[r]), prow, cols, false);  // P = exp(S - L)
-              if (drop)
-                kt.dropout(prow, Pd.data() + r * cols, cols, dropout_p, seed, stream,
+            kt.exp_shifted(S.data(), P.data(), rows, cols, L);  // P = exp(S - L)
+            if (drop) {
+              // The tile's dropout multipliers (0 or 1/(1-p)), drawn once for P and dP.
+              for (int64_t r = 0; r < rows; ++r)
+                kt.dropout(ones.data(), keep.data() + r * cols, cols, dropout_p, seed, stream,
                            first + static_cast<uint64_t>((bh * T + i0 + r) * T + j0), false);
+              kt.mul(P.data(), keep.data(), Pd.data(), rows * cols);
             }
             const float* Pdrop = drop ? Pd.data() : P.data();
             if (dv)  // dv_j += P'ᵀ dO
               kt.gemm(true, false, cols, D, rows, 1.0f, Pdrop, cols, dO, H, 1.0f, dv_acc.data() + j0 * D, D);
             if (!dq && !dk) continue;
             kt.gemm(false, true, rows, cols, D, 1.0f, dO, H, pv + off + j0 * H, H, 0.0f, dP.data(), cols);  // dP'
-            for (int64_t r = 0; r < rows; ++r) {
-              float* dprow = dP.data() + r * cols;
-              if (drop)
-                kt.dropout(dprow, dprow, cols, dropout_p, seed, stream,
-                           first + static_cast<uint64_t>((bh * T + i0 + r) * T + j0), false);
-              const float* prow = P.data() + r * cols;
-              for (int64_t c = 0; c < cols; ++c) dprow[c] = prow[c] * (dprow[c] - Dvec[r]);  // dS
-            }
+            if (drop) kt.mul(dP.data(), keep.data(), dP.data(), rows * cols);
+            kt.softmax_grad_rows(P.data(), dP.data(), rows, cols, Dvec.data());  // dS
             if (dq) kt.gemm(false, false, rows, D, cols, 1.0f, dP.data(), cols, pk + off + j0 * H, H, 1.0f, dq_acc.data(), D);
             if (dk)
               kt.gemm(true, false, cols, D, rows, 1.0f, dP.data(), cols, qs.data(), D, 1.0f, dk_acc.data() + j0 * D, D);

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "engine/error.h"
+#include "engine/profile.h"
 #include "engine/tape.h"
 #include "engine/tensor.h"
 #include "engine/threads.h"

@@ -5,6 +5,7 @@
 namespace dnabert::ops {
 
 Tensor dropout(Tape& tape, const Tensor& x, float p, const engine::Rng& rng) {
+  DNABERT_PROFILE_SCOPE("dropout.fwd");
   check_f32("dropout", "x", x);
   if (!(p >= 0.0f && p < 1.0f)) fail("dropout", "probability must be in [0, 1), got " + std::to_string(p));
   if (!tape.training() || p == 0.0f) return x;
@@ -18,6 +19,7 @@ Tensor dropout(Tape& tape, const Tensor& x, float p, const engine::Rng& rng) {
   });
   if (tape.needs_grad({&x}))
     tape.record(y, [&tape, x, p, seed, stream, first](const Tensor& dy) {
+      DNABERT_PROFILE_SCOPE("dropout.bwd");
       if (GradSink dx = tape.grad_sink(x)) {
         const auto& k = K();
         const float* g = dy.f32();

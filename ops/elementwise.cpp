@@ -5,6 +5,7 @@
 namespace dnabert::ops {
 
 Tensor add(Tape& tape, const Tensor& a, const Tensor& b) {
+  DNABERT_PROFILE_SCOPE("add.fwd");
   check_f32("add", "a", a);
   check_f32("add", "b", b);
   check_same_shape("add", "a", a, "b", b);
@@ -15,6 +16,7 @@ Tensor add(Tape& tape, const Tensor& a, const Tensor& b) {
   engine::parallel_for(a.numel(), kElemGrain, [&](int64_t i0, int64_t i1) { k.add(pa + i0, pb + i0, py + i0, i1 - i0); });
   if (tape.needs_grad({&a, &b}))
     tape.record(y, [&tape, a, b](const Tensor& dy) {
+      DNABERT_PROFILE_SCOPE("add.bwd");
       if (GradSink da = tape.grad_sink(a)) accumulate(da, dy.f32(), dy.numel());
       if (GradSink db = tape.grad_sink(b)) accumulate(db, dy.f32(), dy.numel());
     });
@@ -22,6 +24,7 @@ Tensor add(Tape& tape, const Tensor& a, const Tensor& b) {
 }
 
 Tensor mul_scalar(Tape& tape, const Tensor& x, float s) {
+  DNABERT_PROFILE_SCOPE("mul_scalar.fwd");
   check_f32("mul_scalar", "x", x);
   Tensor y = Tensor::empty(x.shape(), &tape.arena());
   const float* px = x.f32();
@@ -30,6 +33,7 @@ Tensor mul_scalar(Tape& tape, const Tensor& x, float s) {
   engine::parallel_for(x.numel(), kElemGrain, [&](int64_t i0, int64_t i1) { k.scale(px + i0, s, py + i0, i1 - i0, false); });
   if (tape.needs_grad({&x}))
     tape.record(y, [&tape, x, s](const Tensor& dy) {
+      DNABERT_PROFILE_SCOPE("mul_scalar.bwd");
       if (GradSink dx = tape.grad_sink(x)) {
         const auto& k = K();
         const float* g = dy.f32();
@@ -41,6 +45,7 @@ Tensor mul_scalar(Tape& tape, const Tensor& x, float s) {
 }
 
 Tensor gelu(Tape& tape, const Tensor& x) {
+  DNABERT_PROFILE_SCOPE("gelu.fwd");
   check_f32("gelu", "x", x);
   Tensor y = Tensor::empty(x.shape(), &tape.arena());
   const float* px = x.f32();
@@ -49,6 +54,7 @@ Tensor gelu(Tape& tape, const Tensor& x) {
   engine::parallel_for(x.numel(), kElemGrain, [&](int64_t i0, int64_t i1) { k.gelu_fwd(px + i0, py + i0, i1 - i0); });
   if (tape.needs_grad({&x}))
     tape.record(y, [&tape, x](const Tensor& dy) {
+      DNABERT_PROFILE_SCOPE("gelu.bwd");
       if (GradSink dx = tape.grad_sink(x)) {
         const auto& k = K();
         const float *px = x.f32(), *g = dy.f32();
@@ -61,6 +67,7 @@ Tensor gelu(Tape& tape, const Tensor& x) {
 }
 
 Tensor tanh(Tape& tape, const Tensor& x) {
+  DNABERT_PROFILE_SCOPE("tanh.fwd");
   check_f32("tanh", "x", x);
   Tensor y = Tensor::empty(x.shape(), &tape.arena());
   const float* px = x.f32();
@@ -70,6 +77,7 @@ Tensor tanh(Tape& tape, const Tensor& x) {
   if (tape.needs_grad({&x}))
     // The closure keeps y's data (not its autograd handle) for 1 - y².
     tape.record(y, [&tape, x, out = y.detach()](const Tensor& dy) {
+      DNABERT_PROFILE_SCOPE("tanh.bwd");
       if (GradSink dx = tape.grad_sink(x)) {
         const auto& k = K();
         const float *py = out.f32(), *g = dy.f32();

@@ -8,6 +8,7 @@
 namespace dnabert::ops {
 
 Tensor embedding(Tape& tape, const Tensor& ids, const Tensor& table, int32_t padding_idx) {
+  DNABERT_PROFILE_SCOPE("embedding.fwd");
   constexpr const char* op = "embedding";
   if (!ids.defined() || ids.dtype() != DType::I32 || !ids.is_contiguous())
     fail(op, "ids must be contiguous i32, got " + (ids.defined() ? ids.str() : std::string("undefined")));
@@ -29,6 +30,7 @@ Tensor embedding(Tape& tape, const Tensor& ids, const Tensor& table, int32_t pad
   });
   if (tape.needs_grad({&table}))
     tape.record(y, [&tape, ids, table, n, V, H, padding_idx](const Tensor& dy) {
+      DNABERT_PROFILE_SCOPE("embedding.bwd");
       GradSink dt = tape.grad_sink(table);
       if (!dt) return;
       if (!dt.accumulate) std::fill(dt.data, dt.data + V * H, 0.0f);

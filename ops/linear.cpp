@@ -6,8 +6,13 @@
 
 namespace dnabert::ops {
 
-Tensor linear(Tape& tape, const Tensor& x, const Tensor& w, const Tensor& b) {
-  constexpr const char* op = "linear";
+namespace {
+
+struct LinearDims {
+  int64_t rows, in, out;
+};
+
+LinearDims check_linear(const char* op, const Tensor& x, const Tensor& w, const Tensor& b) {
   check_f32(op, "x", x);
   check_f32(op, "weight", w);
   check_rank_at_least(op, "x", x, 1);
@@ -21,38 +26,105 @@ Tensor linear(Tape& tape, const Tensor& x, const Tensor& w, const Tensor& b) {
     if (b.rank() != 1 || b.dim(0) != out)
       fail(op, "bias " + b.shape().str() + " does not match weight " + w.shape().str());
   }
-  const int64_t rows = x.numel() / (in ? in : 1);
+  return {x.numel() / (in ? in : 1), in, out};
+}
+
+// y[rows, out] = x · wᵀ (no bias), shaped as x with its last dimension `out`.
+Tensor linear_product(Tape& tape, const Tensor& x, const Tensor& w, const LinearDims& d) {
   Dims yshape = x.shape();
-  yshape[yshape.size() - 1] = out;
+  yshape[yshape.size() - 1] = d.out;
   Tensor y = Tensor::empty(yshape, &tape.arena());
+  K().gemm(false, true, d.rows, d.out, d.in, 1.0f, x.f32(), d.in, w.f32(), d.in, 0.0f, y.f32(), d.out);
+  return y;
+}
+
+// dx = dy·w and dw (+)= dyᵀ·x, for whichever of x and w want a gradient.
+void linear_backward_gemms(Tape& tape, const Tensor& x, const Tensor& w, const float* dy, const LinearDims& d) {
   const auto& k = K();
-  // x: [rows, in], w: [out, in] -> y: [rows, out]
-  k.gemm(false, true, rows, out, in, 1.0f, x.f32(), in, w.f32(), in, 0.0f, y.f32(), out);
+  if (GradSink dx = tape.grad_sink(x))
+    k.gemm(false, false, d.rows, d.in, d.out, 1.0f, dy, d.out, w.f32(), d.in, dx.accumulate ? 1.0f : 0.0f, dx.data,
+           d.in);
+  if (GradSink dw = tape.grad_sink(w))
+    k.gemm(true, false, d.out, d.in, d.rows, 1.0f, dy, d.out, x.f32(), d.in, dw.accumulate ? 1.0f : 0.0f, dw.data,
+           d.in);
+}
+
+// db (+)= Σ_rows of the per-chunk partial sums that `chunk(r0, r1, partial)` adds up.
+template <class ChunkFn>
+void bias_grad(Tape& tape, const GradSink& db, const LinearDims& d, ChunkFn chunk) {
+  if (!db) return;
+  if (!db.accumulate) std::fill(db.data, db.data + d.out, 0.0f);
+  reduce_rows_fixed(tape, d.rows, d.out, db.data, chunk);
+}
+
+}  // namespace
+
+Tensor linear(Tape& tape, const Tensor& x, const Tensor& w, const Tensor& b) {
+  DNABERT_PROFILE_SCOPE("linear.fwd");
+  const LinearDims d = check_linear("linear", x, w, b);
+  Tensor y = linear_product(tape, x, w, d);
   if (b.defined()) {
+    const auto& k = K();
     const float* bp = b.f32();
     float* yp = y.f32();
-    engine::parallel_for(rows, row_grain(out), [&](int64_t r0, int64_t r1) { k.add_bias(yp + r0 * out, bp, r1 - r0, out); });
+    engine::parallel_for(d.rows, row_grain(d.out),
+                         [&](int64_t r0, int64_t r1) { k.add_bias(yp + r0 * d.out, bp, r1 - r0, d.out); });
   }
   if (tape.needs_grad({&x, &w, &b})) {
-    tape.record(y, [&tape, x, w, b, rows, in, out](const Tensor& dy) {
+    tape.record(y, [&tape, x, w, b, d](const Tensor& dy) {
+      DNABERT_PROFILE_SCOPE("linear.bwd");
+      linear_backward_gemms(tape, x, w, dy.f32(), d);
       const auto& k = K();
-      if (GradSink dx = tape.grad_sink(x))
-        k.gemm(false, false, rows, in, out, 1.0f, dy.f32(), out, w.f32(), in, dx.accumulate ? 1.0f : 0.0f, dx.data,
-               in);
-      if (GradSink dw = tape.grad_sink(w))
-        k.gemm(true, false, out, in, rows, 1.0f, dy.f32(), out, x.f32(), in, dw.accumulate ? 1.0f : 0.0f, dw.data,
-               in);
+      const float* g = dy.f32();
       if (b.defined())
-        if (GradSink db = tape.grad_sink(b)) {
-          if (!db.accumulate) std::fill(db.data, db.data + out, 0.0f);
-          const float* g = dy.f32();
-          reduce_rows_fixed(tape, rows, out, db.data,
-                            [&](int64_t r0, int64_t r1, float* part) { k.sum_rows(g + r0 * out, r1 - r0, out, part); });
-        }
+        bias_grad(tape, tape.grad_sink(b), d,
+                  [&](int64_t r0, int64_t r1, float* part) { k.sum_rows(g + r0 * d.out, r1 - r0, d.out, part); });
     });
   }
   return y;
 }
+
+Tensor linear_gelu(Tape& tape, const Tensor& x, const Tensor& w, const Tensor& b) {
+  DNABERT_PROFILE_SCOPE("linear_gelu.fwd");
+  constexpr const char* op = "linear_gelu";
+  const LinearDims d = check_linear(op, x, w, b);
+  if (!b.defined()) fail(op, "needs a bias");
+  const bool grad = tape.needs_grad({&x, &w, &b});
+  // pre = x·wᵀ + b is kept for the backward pass; at inference GELU overwrites it.
+  Tensor pre = linear_product(tape, x, w, d);
+  Tensor y = grad ? Tensor::empty(pre.shape(), &tape.arena()) : pre;
+  {
+    const auto& k = K();
+    const float* bp = b.f32();
+    float *pp = pre.f32(), *yp = y.f32();
+    engine::parallel_for(d.rows, row_grain(d.out), [&](int64_t r0, int64_t r1) {
+      k.bias_gelu_fwd(pp + r0 * d.out, bp, yp + r0 * d.out, r1 - r0, d.out);
+    });
+  }
+  if (grad) {
+    tape.record(y, [&tape, x, w, b, pre, d](const Tensor& dy) {
+      DNABERT_PROFILE_SCOPE("linear_gelu.bwd");
+      const auto& k = K();
+      Tensor dpre = Tensor::empty(pre.shape(), &tape.arena());
+      const float *pp = pre.f32(), *g = dy.f32();
+      float* dp = dpre.f32();
+      GradSink db = tape.grad_sink(b);
+      if (db) {
+        // GELU's backward and the bias gradient in one pass over dy.
+        bias_grad(tape, db, d, [&](int64_t r0, int64_t r1, float* part) {
+          k.gelu_bwd_bias(pp + r0 * d.out, g + r0 * d.out, dp + r0 * d.out, r1 - r0, d.out, part);
+        });
+      } else {
+        engine::parallel_for(d.rows, row_grain(d.out), [&](int64_t r0, int64_t r1) {
+          k.gelu_bwd_bias(pp + r0 * d.out, g + r0 * d.out, dp + r0 * d.out, r1 - r0, d.out, nullptr);
+        });
+      }
+      linear_backward_gemms(tape, x, w, dp, d);
+    });
+  }
+  return y;
+}
+
 
 namespace {
 
@@ -96,6 +168,7 @@ void batched_gemm(bool ta, bool tb, int64_t batch, int64_t M, int64_t N, int64_t
 }  // namespace
 
 Tensor matmul(Tape& tape, const Tensor& a, const Tensor& b, bool ta, bool tb) {
+  DNABERT_PROFILE_SCOPE("matmul.fwd");
   const MatmulDims d = matmul_dims(a, b, ta, tb);
   Dims cshape = a.shape();
   cshape[cshape.size() - 2] = d.M;
@@ -105,6 +178,7 @@ Tensor matmul(Tape& tape, const Tensor& a, const Tensor& b, bool ta, bool tb) {
   batched_gemm(ta, tb, d.batch, d.M, d.N, d.K, a.f32(), d.lda, sa, b.f32(), d.ldb, sb, 0.0f, c.f32(), d.N, sc);
   if (tape.needs_grad({&a, &b})) {
     tape.record(c, [&tape, a, b, ta, tb, d, sa, sb, sc](const Tensor& dc) {
+      DNABERT_PROFILE_SCOPE("matmul.bwd");
       const float* g = dc.f32();
       if (GradSink da = tape.grad_sink(a)) {
         const float beta = da.accumulate ? 1.0f : 0.0f;

@@ -9,6 +9,12 @@ namespace dnabert::ops {
 engine::Tensor linear(engine::Tape& tape, const engine::Tensor& x, const engine::Tensor& w,
                       const engine::Tensor& b = engine::Tensor());
 
+// y = GELU(x · wᵀ + b), fused: the bias and GELU share one pass over the
+// output, and GELU's backward shares one pass with the bias gradient. Results
+// are bit-identical to gelu(linear(x, w, b)). b is required.
+engine::Tensor linear_gelu(engine::Tape& tape, const engine::Tensor& x, const engine::Tensor& w,
+                           const engine::Tensor& b);
+
 // c[..., M, N] = op(a) · op(b) over matching leading (batch) dimensions, where
 // op(a) is a[..., M, K] or, with trans_a, the transpose of a[..., K, M].
 engine::Tensor matmul(engine::Tape& tape, const engine::Tensor& a, const engine::Tensor& b, bool trans_a = false,

@@ -13,6 +13,7 @@ Tensor scalar(Tape& tape, double v) {
 }  // namespace
 
 Tensor cross_entropy(Tape& tape, const Tensor& logits, const Tensor& labels) {
+  DNABERT_PROFILE_SCOPE("cross_entropy.fwd");
   constexpr const char* op = "cross_entropy";
   check_f32(op, "logits", logits);
   check_rank_at_least(op, "logits", logits, 1);
@@ -42,6 +43,7 @@ Tensor cross_entropy(Tape& tape, const Tensor& logits, const Tensor& labels) {
   Tensor loss = scalar(tape, count ? total / static_cast<double>(count) : 0.0);
   if (tape.needs_grad({&logits}))
     tape.record(loss, [&tape, logits, labels, lse, rows, C, count](const Tensor& dloss) {
+      DNABERT_PROFILE_SCOPE("cross_entropy.bwd");
       GradSink dx = tape.grad_sink(logits);
       if (!dx) return;
       const float scale = count ? dloss.f32()[0] / static_cast<float>(count) : 0.0f;
@@ -56,6 +58,7 @@ Tensor cross_entropy(Tape& tape, const Tensor& logits, const Tensor& labels) {
 }
 
 Tensor mse_loss(Tape& tape, const Tensor& pred, const Tensor& target) {
+  DNABERT_PROFILE_SCOPE("mse_loss.fwd");
   check_f32("mse_loss", "pred", pred);
   check_f32("mse_loss", "target", target);
   check_same_shape("mse_loss", "pred", pred, "target", target);
@@ -67,6 +70,7 @@ Tensor mse_loss(Tape& tape, const Tensor& pred, const Tensor& target) {
   Tensor loss = scalar(tape, sum / static_cast<double>(n));
   if (tape.needs_grad({&pred}))
     tape.record(loss, [&tape, pred, target, n](const Tensor& dloss) {
+      DNABERT_PROFILE_SCOPE("mse_loss.bwd");
       if (GradSink dx = tape.grad_sink(pred)) {
         const float s = 2.0f * dloss.f32()[0] / static_cast<float>(n);
         const auto& k = K();
@@ -80,6 +84,7 @@ Tensor mse_loss(Tape& tape, const Tensor& pred, const Tensor& target) {
 }
 
 Tensor bce_with_logits(Tape& tape, const Tensor& logits, const Tensor& target) {
+  DNABERT_PROFILE_SCOPE("bce_with_logits.fwd");
   check_f32("bce_with_logits", "logits", logits);
   check_f32("bce_with_logits", "target", target);
   check_same_shape("bce_with_logits", "logits", logits, "target", target);
@@ -91,6 +96,7 @@ Tensor bce_with_logits(Tape& tape, const Tensor& logits, const Tensor& target) {
   Tensor loss = scalar(tape, sum / static_cast<double>(n));
   if (tape.needs_grad({&logits}))
     tape.record(loss, [&tape, logits, target, n](const Tensor& dloss) {
+      DNABERT_PROFILE_SCOPE("bce_with_logits.bwd");
       if (GradSink dx = tape.grad_sink(logits)) {
         const float s = dloss.f32()[0] / static_cast<float>(n);
         const auto& k = K();

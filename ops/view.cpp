@@ -5,22 +5,26 @@
 namespace dnabert::ops {
 
 Tensor reshape(Tape& tape, const Tensor& x, const Dims& shape) {
+  DNABERT_PROFILE_SCOPE("reshape.fwd");
   check_f32("reshape", "x", x);
   Tensor y = x.reshape(shape);
   if (tape.needs_grad({&x}))
     tape.record(y, [&tape, x](const Tensor& dy) {
+      DNABERT_PROFILE_SCOPE("reshape.bwd");
       if (GradSink dx = tape.grad_sink(x)) accumulate(dx, dy.f32(), dy.numel());
     });
   return y;
 }
 
 Tensor slice(Tape& tape, const Tensor& x, int dim, int64_t start, int64_t end) {
+  DNABERT_PROFILE_SCOPE("slice.fwd");
   check_f32("slice", "x", x);
   Tensor view = x.slice(dim, start, end);
   Tensor y = Tensor::empty(view.shape(), &tape.arena());
   y.copy_from(view);
   if (tape.needs_grad({&x}))
     tape.record(y, [&tape, x, dim, start, end](const Tensor& dy) {
+      DNABERT_PROFILE_SCOPE("slice.bwd");
       GradSink dx = tape.grad_sink(x);
       if (!dx) return;
       Tensor gx = x.meta()->grad;

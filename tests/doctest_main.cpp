@@ -1,4 +1,4 @@
-// Test entry point. DNABERT_ISA forces a kernel path; a path this CPU cannot
+// Test entry point. DNABERT_ISA forces a kernel path (DNABERT_BACKEND the GEMM); a path this CPU cannot
 // run makes the whole executable exit 77, which ctest reports as skipped.
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
@@ -17,7 +17,7 @@ int main(int argc, char** argv) {
       return 77;
     }
   }
-  std::printf("kernel ISA: %s\n", k::active().isa);
+  std::printf("kernel ISA: %s, GEMM backend: %s\n", k::active().isa, k::backend_name(k::selected_backend()));
   doctest::Context context(argc, argv);
   return context.run();
 }

@@ -270,3 +270,47 @@ TEST_CASE("regression (MSE) and multi-label (BCE) fine-tuning learn simple targe
   o.metric = "mcc";
   CHECK(error_of([&] { models::finetune(o); }) == "--metric mcc does not fit this task (choose auc, f1)");
 }
+
+TEST_CASE("--random-init starts from the seeded init, not the pretrained weights, and is reproducible") {
+  // With every layer frozen, the encoder weights of best/ are the weights training started from.
+  const std::string model = micro_model("ft_init_random");
+  models::FinetuneOptions o;
+  o.init = model;
+  o.train = motif_csv("ri_train.csv", 32, 11);
+  o.dev = motif_csv("ri_dev.csv", 16, 12);
+  o.epochs = 1;
+  o.batch = 16;
+  o.lr = 1e-3;
+  o.seed = 9;
+  o.freeze_layers = 2;
+  auto encoder = [](const std::string& dir) {
+    std::map<std::string, std::vector<float>> w;
+    for (const auto& t : io::read_checkpoint(dir, false).weights)
+      if (t.name.rfind("bert.embeddings.", 0) == 0 || t.name.rfind("bert.encoder.", 0) == 0)
+        w[t.name] = t.tensor.to_vector();
+    return w;
+  };
+  auto run = [&](bool random_init, const std::string& out) {
+    o.random_init = random_init;
+    o.out = temp_path(out);
+    models::finetune(o);
+    return encoder(o.out + "/best");
+  };
+  const auto pretrained = run(false, "ri_pretrained"), random1 = run(true, "ri_random1"),
+             random2 = run(true, "ri_random2");
+  REQUIRE(pretrained.size() == 2 * 16 + 5);  // 3 embeddings + LayerNorm (2), 16 tensors per layer
+  CHECK(pretrained == encoder(model));
+
+  // The seeded HF init of the same architecture: N(0, 0.02), LayerNorm 1/0, zero biases and [PAD] row.
+  models::BertConfig c = models::BertConfig::from_json(nlohmann::json::parse(slurp(model + "/config.json")));
+  c.num_labels = 2;
+  models::Bert fresh(c, models::Heads::Classification);
+  fresh.init(o.seed);
+  std::map<std::string, std::vector<float>> expected;
+  for (size_t i = 0; i < fresh.params().size(); ++i)
+    if (random1.count(fresh.params().name(i))) expected[fresh.params().name(i)] = fresh.params()[i].to_vector();
+  CHECK(random1 == expected);
+  CHECK(random1 == random2);
+  CHECK(random1 != pretrained);
+  CHECK(slurp(temp_path("ri_random1/eval_results.json")) == slurp(temp_path("ri_random2/eval_results.json")));
+}

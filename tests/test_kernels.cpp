@@ -5,6 +5,7 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <initializer_list>
 #include <utility>
@@ -32,9 +33,10 @@ std::vector<float> randn(size_t n, uint64_t seed) {
 using GemmFn = decltype(k::KernelTable::gemm);
 
 // Max |got - want| / (1 + |want|) of one GEMM call against double arithmetic.
-// `pad` widens every leading dimension beyond the matrix.
+// `pad` widens every leading dimension beyond the matrix. With `bf16`, the
+// reference multiplies the bf16-rounded inputs (what a bf16 GEMM computes).
 double gemm_error(GemmFn gemm, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, float beta,
-                  int64_t pad = 0) {
+                  int64_t pad = 0, bool bf16 = false) {
   const int64_t lda = (ta ? M + 3 : K + 1) + pad, ldb = (tb ? K + 2 : N + 5) + pad, ldc = N + 7 + pad;
   auto A = randn(static_cast<size_t>((ta ? K : M) * lda), 1);
   auto B = randn(static_cast<size_t>((tb ? N : K) * ldb), 2);
@@ -42,12 +44,16 @@ double gemm_error(GemmFn gemm, bool ta, bool tb, int64_t M, int64_t N, int64_t K
   if (beta == 0.0f)  // beta == 0: C must not be read, so NaN there must not leak out
     for (int64_t i = 0; i < M; ++i)
       for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = std::numeric_limits<float>::quiet_NaN();
+  auto Ar = A, Br = B;  // the reference's inputs
+  if (bf16)
+    for (auto* v : {&Ar, &Br})
+      for (float& x : *v) x = k::round_to_bf16(x);
   std::vector<double> want(static_cast<size_t>(M * N));
   for (int64_t i = 0; i < M; ++i)
     for (int64_t j = 0; j < N; ++j) {
       double s = 0;
       for (int64_t p = 0; p < K; ++p)
-        s += double(ta ? A[p * lda + i] : A[i * lda + p]) * double(tb ? B[j * ldb + p] : B[p * ldb + j]);
+        s += double(ta ? Ar[p * lda + i] : Ar[i * lda + p]) * double(tb ? Br[j * ldb + p] : Br[p * ldb + j]);
       want[i * N + j] = alpha * s + (beta != 0 ? beta * double(C[i * ldc + j]) : 0.0);
     }
   auto C0 = C;
@@ -67,7 +73,7 @@ double gemm_error(GemmFn gemm, bool ta, bool tb, int64_t M, int64_t N, int64_t K
 // double reference. f32 accumulation over K terms of O(1) errs by about ε·√K;
 // 8e-6·√K is generous yet far below what a wrong element gives.
 void check_gemm_layouts(GemmFn gemm, int64_t M, int64_t N, int64_t K, int64_t pad,
-                        std::initializer_list<std::pair<float, float>> alpha_beta) {
+                        std::initializer_list<std::pair<float, float>> alpha_beta, bool bf16 = false) {
   const double tol = 8e-6 * std::sqrt(static_cast<double>(K));
   for (bool ta : {false, true})
     for (bool tb : {false, true}) {
@@ -79,9 +85,52 @@ void check_gemm_layouts(GemmFn gemm, int64_t M, int64_t N, int64_t K, int64_t pa
       for (auto [alpha, beta] : alpha_beta) {
         CAPTURE(alpha);
         CAPTURE(beta);
-        CHECK(gemm_error(gemm, ta, tb, M, N, K, alpha, beta, pad) < tol);
+        CHECK(gemm_error(gemm, ta, tb, M, N, K, alpha, beta, pad, bf16) < tol);
       }
     }
+}
+
+// One gemm gives the same bits with 1 and 2 threads on every layout, and in
+// the batched form attention uses. Just over the 4 MFLOP at which a product
+// is split across threads (kept small: this runs under qemu too): split by
+// rows (30 × 20) and, with one row panel, by columns (5 × 70); K is several
+// slices deep. `all_layouts` = false keeps the two layouts of a linear layer's
+// forward (NT, split by columns) and weight gradient (TN, split by rows):
+// threads split C, never the packing, so the rest adds little but qemu time.
+void check_thread_invariance(GemmFn gemm, bool all_layouts = true) {
+  const int saved = dnabert::engine::num_threads();
+  struct Case {
+    int64_t M, N, K;
+    bool ta, tb;
+  };
+  for (Case s : {Case{30, 20, 3600, false, false}, Case{5, 70, 6000, false, true}, Case{30, 20, 3600, true, false},
+                 Case{5, 70, 6000, true, true}}) {
+    if (!all_layouts && s.ta == s.tb) continue;
+    CAPTURE(s.M);
+    CAPTURE(s.ta);
+    CAPTURE(s.tb);
+    const int64_t lda = s.ta ? s.M : s.K, ldb = s.tb ? s.K : s.N;
+    auto A = randn(static_cast<size_t>(s.M * s.K), 21), B = randn(static_cast<size_t>(s.K * s.N), 22);
+    auto C1 = randn(static_cast<size_t>(s.M * s.N), 23), C2 = C1;
+    dnabert::engine::set_num_threads(1);
+    gemm(s.ta, s.tb, s.M, s.N, s.K, 0.7f, A.data(), lda, B.data(), ldb, 0.5f, C1.data(), s.N);
+    dnabert::engine::set_num_threads(2);
+    gemm(s.ta, s.tb, s.M, s.N, s.K, 0.7f, A.data(), lda, B.data(), ldb, 0.5f, C2.data(), s.N);
+    CHECK(std::memcmp(C1.data(), C2.data(), C1.size() * sizeof(float)) == 0);
+  }
+  // The batched form: one GEMM per thread inside a parallel loop, as attention runs it.
+  const int64_t batch = 4, M = 40, N = 24, K = 30;
+  auto A = randn(static_cast<size_t>(batch * M * K), 24), B = randn(static_cast<size_t>(batch * K * N), 25);
+  std::vector<float> C1(static_cast<size_t>(batch * M * N)), C2(C1.size());
+  for (int64_t i = 0; i < batch; ++i)
+    gemm(false, true, M, N, K, 1.0f, A.data() + i * M * K, K, B.data() + i * K * N, K, 0.0f, C1.data() + i * M * N,
+         N);
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < batch; ++i)
+    gemm(false, true, M, N, K, 1.0f, A.data() + i * M * K, K, B.data() + i * K * N, K, 0.0f, C2.data() + i * M * N,
+         N);
+  CHECK(C1 == C2);
+  dnabert::engine::set_num_threads(saved);
 }
 
 }  // namespace
@@ -114,43 +163,9 @@ TEST_CASE("gemm matches a double reference across its blocking edges") {
 }
 
 TEST_CASE("gemm gives the same bits with 1 and 2 threads on every layout") {
-  // Just over the 4 MFLOP at which a product is split across threads (kept
-  // small: this runs under qemu too): split by rows (30 × 20) and, with one
-  // row panel, by columns (5 × 70); K is several slices deep.
   const k::KernelTable& t = k::active();
   CAPTURE(t.isa);
-  const int saved = dnabert::engine::num_threads();
-  struct Case {
-    int64_t M, N, K;
-    bool ta, tb;
-  };
-  for (Case s : {Case{30, 20, 3600, false, false}, Case{5, 70, 6000, false, true}, Case{30, 20, 3600, true, false},
-                 Case{5, 70, 6000, true, true}}) {
-    CAPTURE(s.M);
-    CAPTURE(s.ta);
-    CAPTURE(s.tb);
-    const int64_t lda = s.ta ? s.M : s.K, ldb = s.tb ? s.K : s.N;
-    auto A = randn(static_cast<size_t>(s.M * s.K), 21), B = randn(static_cast<size_t>(s.K * s.N), 22);
-    auto C1 = randn(static_cast<size_t>(s.M * s.N), 23), C2 = C1;
-    dnabert::engine::set_num_threads(1);
-    t.gemm(s.ta, s.tb, s.M, s.N, s.K, 0.7f, A.data(), lda, B.data(), ldb, 0.5f, C1.data(), s.N);
-    dnabert::engine::set_num_threads(2);
-    t.gemm(s.ta, s.tb, s.M, s.N, s.K, 0.7f, A.data(), lda, B.data(), ldb, 0.5f, C2.data(), s.N);
-    CHECK(std::memcmp(C1.data(), C2.data(), C1.size() * sizeof(float)) == 0);
-  }
-  // The batched form: one GEMM per thread inside a parallel loop, as attention runs it.
-  const int64_t batch = 4, M = 40, N = 24, K = 30;
-  auto A = randn(static_cast<size_t>(batch * M * K), 24), B = randn(static_cast<size_t>(batch * K * N), 25);
-  std::vector<float> C1(static_cast<size_t>(batch * M * N)), C2(C1.size());
-  for (int64_t i = 0; i < batch; ++i)
-    t.gemm(false, true, M, N, K, 1.0f, A.data() + i * M * K, K, B.data() + i * K * N, K, 0.0f, C1.data() + i * M * N,
-           N);
-#pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < batch; ++i)
-    t.gemm(false, true, M, N, K, 1.0f, A.data() + i * M * K, K, B.data() + i * K * N, K, 0.0f, C2.data() + i * M * N,
-           N);
-  CHECK(C1 == C2);
-  dnabert::engine::set_num_threads(saved);
+  check_thread_invariance(t.gemm);
 }
 
 TEST_CASE("the oneDNN backend computes the same products within tolerance") {
@@ -242,4 +257,152 @@ TEST_CASE("elementwise results do not depend on where a range is cut") {
     t.gelu_bwd(x.data() + at, dy.data() + at, cut.data() + at, 103 - at, false);
     CHECK(cut == whole);
   }
+}
+
+// ---- bf16 GEMMs (--precision bf16) ----
+
+namespace {
+
+struct Bf16Path {
+  std::string name;
+  GemmFn gemm;
+};
+
+// The bf16 GEMMs of the active ISA (each ISA is tested by its own ctest run):
+// the emulated one, and on AVX-512 CPUs with AVX512_BF16 the native one too.
+std::vector<Bf16Path> bf16_paths() {
+  const k::Isa isa = k::selected_isa();
+  std::vector<Bf16Path> r{{std::string(k::isa_name(isa)) + " emulated",
+                           isa == k::Isa::Avx512 ? k::avx512_gemm_bf16()
+                           : isa == k::Isa::Avx2 ? k::avx2_gemm_bf16()
+                                                 : k::scalar_gemm_bf16()}};
+  if (isa == k::Isa::Avx512) {
+    if (k::bf16_native_supported())
+      r.push_back({"avx512 vdpbf16ps", k::avx512bf16_gemm_bf16()});
+    else
+      MESSAGE("no AVX512_BF16 on this CPU: the native bf16 GEMM is skipped");
+  }
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("bf16 rounding is round-to-nearest-even, alone and inside every bf16 gemm") {
+  const float e8 = std::ldexp(1.0f, -8), e9 = std::ldexp(1.0f, -9), inf = std::numeric_limits<float>::infinity();
+  struct Case {
+    float in, want;
+  };
+  // bf16 keeps 8 significand bits: next to 1 the spacing is 2^-7, so 1 + 2^-8 is a tie.
+  const std::vector<Case> cases{
+      {1.0f, 1.0f},
+      {1.0f + e8, 1.0f},                      // tie, 1 is even: down
+      {1.0f + 3 * e8, 1.0f + 4 * e8},         // tie between 1 + 2^-7 (odd) and 1 + 2^-6: up
+      {1.0f + 3 * e9, 1.0f + 2 * e8},         // above the tie: up
+      {1.0f + e9, 1.0f},                      // below the tie: down
+      {1.0f + e8 + std::ldexp(1.0f, -20), 1.0f + 2 * e8},  // a hair above the tie: up
+      {-(1.0f + e8), -1.0f},
+      {-(1.0f + 3 * e9), -(1.0f + 2 * e8)},
+      {65535.0f, 65536.0f},
+      {3.0f, 3.0f},
+      {std::numeric_limits<float>::max(), inf},  // rounds past the largest bf16
+      {inf, inf},
+      {-inf, -inf},
+      {1e-40f, 0.0f},  // fp32 denormal: flushed, as VCVTNE2PS2BF16 does
+      {0.0f, 0.0f},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.in);
+    CHECK(k::round_to_bf16(c.in) == c.want);
+  }
+  CHECK(std::signbit(k::round_to_bf16(-1e-40f)));
+  CHECK(std::isnan(k::round_to_bf16(std::numeric_limits<float>::quiet_NaN())));
+
+  // Inside the GEMMs: C = the values times 1, the values sitting at the last
+  // k of K = 1, 2, 3 (an odd K ends a bf16 pair half-empty), on the A side in
+  // both layouts and on the B side in both layouts.
+  const int64_t n = static_cast<int64_t>(cases.size());
+  for (const Bf16Path& p : bf16_paths()) {
+    CAPTURE(p.name);
+    for (int64_t K = 1; K <= 3; ++K) {
+      CAPTURE(K);
+      std::vector<float> vals(static_cast<size_t>(n * K), 0.0f), ones(static_cast<size_t>(n * K), 1.0f), C(n);
+      for (bool t : {false, true}) {
+        CAPTURE(t);
+        // values as op(A) = n × K (A side) or op(B) = K × n (B side), element (i, K-1) / (K-1, i)
+        for (int64_t i = 0; i < n; ++i) vals[t ? (K - 1) * n + i : i * K + K - 1] = cases[i].in;
+        p.gemm(t, false, n, 1, K, 1.0f, vals.data(), t ? n : K, ones.data(), 1, 0.0f, C.data(), 1);
+        for (int64_t i = 0; i < n; ++i) CHECK(C[i] == cases[i].want);
+        std::fill(vals.begin(), vals.end(), 0.0f);
+        for (int64_t i = 0; i < n; ++i) vals[t ? i * K + K - 1 : (K - 1) * n + i] = cases[i].in;
+        p.gemm(false, t, 1, n, K, 1.0f, ones.data(), K, vals.data(), t ? K : n, 0.0f, C.data(), n);
+        for (int64_t i = 0; i < n; ++i) CHECK(C[i] == cases[i].want);
+        std::fill(vals.begin(), vals.end(), 0.0f);
+      }
+    }
+  }
+}
+
+// Named "gemm matches…" so that, like the fp32 reference tests, it runs on
+// every path natively but not under qemu (tests/qemu_cpus.cmake): too slow there.
+TEST_CASE("gemm matches a double reference in bf16, on the rounded inputs") {
+  // Only the summation order differs from the reference, so the fp32
+  // tolerance applies. Shapes: tiles and slices cut everywhere, odd K (a
+  // half-empty last pair), K over one native bf16 slice (1536) with an odd
+  // last slice, a row block plus a partial tile, N over one column block
+  // (1536), large leading dimensions.
+  struct Shape {
+    int64_t M, N, K, pad;
+  };
+  for (const Bf16Path& p : bf16_paths()) {
+    CAPTURE(p.name);
+    for (Shape s : {Shape{1, 1, 1, 0}, Shape{7, 5, 3, 0}, Shape{17, 33, 19, 0}, Shape{15, 33, 767, 0},
+                    Shape{7, 17, 1537, 0}, Shape{231, 20, 41, 0}, Shape{20, 1539, 12, 0}, Shape{19, 37, 101, 1000}})
+      check_gemm_layouts(p.gemm, s.M, s.N, s.K, s.pad, {{1.0f, 0.0f}, {-0.5f, 0.75f}}, true);
+    // And the rounding really happens: against the unrounded inputs the error
+    // is that of bf16 (2^-9 relative per input), far above the tolerance.
+    CHECK(gemm_error(p.gemm, false, false, 17, 33, 19, 1.0f, 0.0f) > 1e-3);
+  }
+  // oneDNN's bf16 matmul (the oneDNN backend), on a product large enough to
+  // leave our fallback (2^22 multiply-adds), with odd sizes and padded strides.
+  const GemmFn onednn = k::onednn_bf16_gemm_for(k::selected_isa());
+  check_gemm_layouts(onednn, 150, 131, 257, 9, {{1.0f, 0.0f}, {-0.5f, 0.75f}}, true);
+  CHECK(gemm_error(onednn, false, true, 150, 131, 257, 1.0f, 0.0f) > 1e-3);
+}
+
+TEST_CASE("bf16 gemm gives the same bits with 1 and 2 threads on every layout") {
+  for (const Bf16Path& p : bf16_paths()) {
+    CAPTURE(p.name);
+    check_thread_invariance(p.gemm, false);
+  }
+}
+
+TEST_CASE("selecting bf16 precision swaps the gemm entry only, by backend") {
+  CHECK(k::parse_precision("f32") == k::Precision::F32);
+  CHECK(k::parse_precision("fp32") == k::Precision::F32);
+  CHECK(k::parse_precision("bf16") == k::Precision::BF16);
+  CHECK_THROWS(k::parse_precision("fp16"));
+  CHECK(std::string(k::precision_name(k::Precision::BF16)) == "bf16");
+  k::select_backend(k::Backend::Auto);
+  const k::KernelTable& f32 = k::active();
+  const k::Isa isa = k::selected_isa();
+  k::select_precision(k::Precision::BF16);
+  CHECK(k::selected_precision() == k::Precision::BF16);
+  CHECK((k::active().gemm != f32.gemm));
+  CHECK((k::active().gelu_fwd == f32.gelu_fwd));
+  CHECK(std::string(k::active().isa) == f32.isa);
+  CHECK(std::string(k::bf16_gemm_kind(isa)) ==
+        (isa == k::Isa::Avx512 && k::bf16_native_supported() ? "vdpbf16ps" : "emulated"));
+  // Auto, the default: oneDNN's matmul for bf16 on the AVX-512 path of CPUs with AMX-BF16, ours elsewhere.
+  const bool amx = isa == k::Isa::Avx512 && k::amx_bf16_supported();
+  CHECK((k::active().gemm == (amx ? k::onednn_bf16_gemm_for(isa) : k::bf16_gemm_for(isa))));
+  k::select_backend(k::Backend::Native);
+  CHECK((k::active().gemm == k::bf16_gemm_for(isa)));
+  k::select_backend(k::Backend::OneDnn);
+  CHECK((k::active().gemm == k::onednn_bf16_gemm_for(isa)));
+  k::select_precision(k::Precision::F32);
+  CHECK((k::active().gemm == &k::onednn_gemm));
+  k::select_backend(k::Backend::Auto);
+  CHECK((k::active().gemm == f32.gemm));
+  CHECK(k::selected_backend() == k::Backend::Native);
+  CHECK(k::selected_precision() == k::Precision::F32);
 }

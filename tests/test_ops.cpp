@@ -165,6 +165,64 @@ TEST_CASE("layer_norm with a configurable eps") {
       {x, g, b}));
 }
 
+// Forward values and every input gradient of op(inputs), seeded with fixed
+// random weights on the output, as raw floats for bit-exact comparisons.
+static std::vector<std::vector<float>> values_and_grads(const OpFn& op, const std::vector<Tensor>& given) {
+  std::vector<Tensor> in;
+  for (const Tensor& t : given) {
+    Tensor c = t.clone();
+    c.set_requires_grad(true);
+    in.push_back(c);
+  }
+  Arena arena;
+  Tape tape(arena);
+  Tensor y = op(tape, in);
+  std::vector<std::vector<float>> out{y.to_vector()};
+  tape.backward(y, random_tensor(y.shape(), 777, 1.0f, false));
+  for (const Tensor& t : in) out.push_back(t.grad().to_vector());
+  return out;
+}
+
+TEST_CASE("fused linear+GELU and residual+LayerNorm: gradients check, and bit-identical to the unfused ops") {
+  // 70 rows: several fixed 32-row chunks in the bias and LayerNorm-parameter reductions.
+  Tensor x = random_tensor({2, 35, 19}, 60), w = random_tensor({37, 19}, 61, 0.5f), b = random_tensor({37}, 62);
+  const OpFn fused_gelu = [](Tape& t, const std::vector<Tensor>& in) { return ops::linear_gelu(t, in[0], in[1], in[2]); };
+  const OpFn plain_gelu = [](Tape& t, const std::vector<Tensor>& in) {
+    return ops::gelu(t, ops::linear(t, in[0], in[1], in[2]));
+  };
+  Tensor a = random_tensor({2, 35, 24}, 63, 2.0f), r = random_tensor({2, 35, 24}, 64), g = random_tensor({24}, 65),
+         beta = random_tensor({24}, 66);
+  const OpFn fused_ln = [](Tape& t, const std::vector<Tensor>& in) {
+    return ops::add_layer_norm(t, in[0], in[1], in[2], in[3], 1e-12f);
+  };
+  const OpFn plain_ln = [](Tape& t, const std::vector<Tensor>& in) {
+    return ops::layer_norm(t, ops::add(t, in[0], in[1]), in[2], in[3], 1e-12f);
+  };
+  // The residual of BERT: LayerNorm(f(x) + x), both paths into the same x.
+  const OpFn fused_res = [](Tape& t, const std::vector<Tensor>& in) {
+    return ops::add_layer_norm(t, ops::tanh(t, in[0]), in[0], in[1], in[2], 1e-12f);
+  };
+  const OpFn plain_res = [](Tape& t, const std::vector<Tensor>& in) {
+    return ops::layer_norm(t, ops::add(t, ops::tanh(t, in[0]), in[0]), in[1], in[2], 1e-12f);
+  };
+  for (int threads : {1, 2}) {
+    CAPTURE(threads);
+    engine::set_num_threads(threads);
+    CHECK(values_and_grads(fused_gelu, {x, w, b}) == values_and_grads(plain_gelu, {x, w, b}));
+    CHECK(values_and_grads(fused_ln, {a, r, g, beta}) == values_and_grads(plain_ln, {a, r, g, beta}));
+    CHECK(values_and_grads(fused_res, {a, g, beta}) == values_and_grads(plain_res, {a, g, beta}));
+  }
+  engine::set_num_threads(0);
+  CHECK_GRADCHECK(gradcheck(fused_gelu, {random_tensor({3, 6}, 67), random_tensor({5, 6}, 68, 0.5f),
+                                         random_tensor({5}, 69)}));
+  CHECK_GRADCHECK(gradcheck(fused_ln, {random_tensor({3, 7}, 70), random_tensor({3, 7}, 71), random_tensor({7}, 72),
+                                       random_tensor({7}, 73)}));
+  CHECK_GRADCHECK(gradcheck(fused_res, {random_tensor({2, 9}, 74), random_tensor({9}, 75), random_tensor({9}, 76)}));
+  // Only one side of the sum wants a gradient.
+  CHECK_GRADCHECK(gradcheck(fused_ln, {random_tensor({3, 7}, 77, 1.0f, false), random_tensor({3, 7}, 78),
+                                       random_tensor({7}, 79), random_tensor({7}, 80)}));
+}
+
 TEST_CASE("softmax") {
   Tensor x = random_tensor({4, 9}, 50, 2.0f);
   Arena arena;
@@ -269,6 +327,17 @@ TEST_CASE("dropout: rate, scaling, determinism and gradient") {
   // Binomial(1e5, 0.1): sd ≈ 95, so ±500 is over 5 sd.
   CHECK(std::abs(zeros - 10000) < 500);
   CHECK(ops::dropout(tape, x, 0.1f, Rng(42, 3)).to_vector() == y);
+  // Element i is kept iff the scalar Philox's uniform number first + i is ≥ p,
+  // whatever the counter's offset within a Philox block (the kernel batches blocks).
+  for (uint64_t first : {0ull, 1ull, 6ull, (1ull << 32) - 3}) {
+    CAPTURE(first);
+    const float p = 0.3f;
+    auto z = ops::dropout(tape, Tensor::full({1000}, 1.0f), p, Rng(7, 0xABCDEF12345ull, first)).to_vector();
+    int64_t mismatches = 0;
+    for (size_t i = 0; i < z.size(); ++i)
+      mismatches += (z[i] != 0.0f) != (engine::philox_uniform(7, 0xABCDEF12345ull, first + i) >= p);
+    CHECK(mismatches == 0);
+  }
   CHECK(ops::dropout(tape, x, 0.1f, Rng(42, 4)).to_vector() != y);
   Tape infer(arena, Tape::Mode::Inference);
   CHECK(ops::dropout(infer, x, 0.1f, Rng(42, 3)).to_vector() == x.to_vector());
@@ -363,6 +432,11 @@ TEST_CASE("misuse names the op and the shapes") {
                        "matmul: inner dimensions differ: a [4, 8] · b [4, 8]", ShapeError);
   CHECK_THROWS_WITH_AS(ops::layer_norm(tape, x, random_tensor({7}, 4), random_tensor({7}, 5), 1e-12f),
                        "layer_norm: gamma [7] and beta [7] must be [8] for x [4, 8]", ShapeError);
+  CHECK_THROWS_WITH_AS(ops::linear_gelu(tape, x, random_tensor({16, 8}, 9), Tensor()), "linear_gelu: needs a bias",
+                       ShapeError);
+  CHECK_THROWS_WITH_AS(ops::add_layer_norm(tape, x, random_tensor({8, 4}, 3), random_tensor({8}, 4),
+                                           random_tensor({8}, 5), 1e-12f),
+                       "add_layer_norm: a [4, 8] and b [8, 4] must have the same shape", ShapeError);
   CHECK_THROWS_WITH_AS(ops::attention(tape, random_tensor({1, 2, 6}, 6), random_tensor({1, 2, 6}, 7),
                                       random_tensor({1, 2, 6}, 8), 4, Tensor()),
                        "attention: hidden size 6 of q [1, 2, 6] is not divisible by 4 heads", ShapeError);

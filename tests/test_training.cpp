@@ -97,6 +97,7 @@ std::vector<float> run_everything(int threads) {
   Tensor q = ops::linear(tape, h, p[wq], p[bq]), k = ops::linear(tape, h, p[wk]), v = ops::linear(tape, h, p[wv]);
   Tensor a = ops::attention(tape, q, k, v, 4, am, 0.1f, Rng(1, 2));
   h = ops::layer_norm(tape, ops::add(tape, h, ops::gelu(tape, a)), p[g], p[be], 1e-12f);
+  h = ops::add_layer_norm(tape, ops::linear_gelu(tape, h, p[wk], p[bq]), h, p[g], p[be], 1e-12f);  // the fused ops
   Tensor logits = ops::linear(tape, ops::reshape(tape, h, {B * T, H}), p[wo]);
   Tensor ce = ops::cross_entropy(tape, ops::softmax(tape, logits), lab);
   Tensor pooled = ops::tanh(tape, ops::slice(tape, h, 1, 0, 1));

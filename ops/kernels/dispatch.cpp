@@ -13,31 +13,102 @@ namespace {
 std::atomic<const KernelTable*> g_table{nullptr};
 std::atomic<int> g_isa{-1};
 std::atomic<int> g_backend{-1};
+std::atomic<int> g_precision{-1};
 
-// Copies of the ISA tables whose gemm is oneDNN's.
-KernelTable with_onednn(const KernelTable& t) {
+KernelTable with_gemm(const KernelTable& t, GemmFn gemm) {
   KernelTable r = t;
-  r.gemm = onednn_gemm;
+  r.gemm = gemm;
   return r;
 }
 
-const KernelTable& table_for(Isa isa, Backend backend) {
-  static const KernelTable onednn_avx512 = with_onednn(avx512_table()), onednn_avx2 = with_onednn(avx2_table()),
-                           onednn_scalar = with_onednn(scalar_table());
-  const bool dnnl = backend == Backend::OneDnn;
+const KernelTable& isa_table(Isa isa) {
   switch (isa) {
-    case Isa::Avx512: return dnnl ? onednn_avx512 : avx512_table();
-    case Isa::Avx2: return dnnl ? onednn_avx2 : avx2_table();
+    case Isa::Avx512: return avx512_table();
+    case Isa::Avx2: return avx2_table();
     case Isa::Scalar: break;
   }
-  return dnnl ? onednn_scalar : scalar_table();
+  return scalar_table();
+}
+
+// The ISA's table, or a copy whose gemm is oneDNN's or a bf16 one.
+const KernelTable& table_for(Isa isa, Backend backend, Precision precision) {
+  struct Variants {
+    KernelTable onednn, bf16, onednn_bf16;
+  };
+  auto variants_of = [](Isa i) {
+    return Variants{with_gemm(isa_table(i), onednn_gemm), with_gemm(isa_table(i), bf16_gemm_for(i)),
+                    with_gemm(isa_table(i), onednn_bf16_gemm_for(i))};
+  };
+  static const Variants variants[3] = {variants_of(Isa::Scalar), variants_of(Isa::Avx2), variants_of(Isa::Avx512)};
+  const Variants& v = variants[static_cast<int>(isa)];
+  if (precision == Precision::BF16) return backend == Backend::OneDnn ? v.onednn_bf16 : v.bf16;
+  return backend == Backend::OneDnn ? v.onednn : isa_table(isa);
+}
+
+// The backend when none was chosen: for f32 our GEMM (as fast as dnnl_sgemm on
+// BERT's shapes and bit-identical for any thread count); for bf16 oneDNN's
+// matmul on CPUs with AMX-BF16, whose tile unit outruns any AVX-512 kernel
+// (bench/RESULTS.md), else ours. A forced narrower ISA (--isa avx2) keeps ours.
+Backend default_backend(Isa isa, Precision precision) {
+  return precision == Precision::BF16 && isa == Isa::Avx512 && amx_bf16_supported() ? Backend::OneDnn
+                                                                                      : Backend::Native;
 }
 
 Backend backend_from_env() {
   const char* env = std::getenv("DNABERT_BACKEND");
-  return env && *env ? parse_backend(env) : Backend::Native;
+  return env && *env ? parse_backend(env) : Backend::Auto;
+}
+
+Precision precision_from_env() {
+  const char* env = std::getenv("DNABERT_PRECISION");
+  return env && *env ? parse_precision(env) : Precision::F32;
+}
+
+// Re-points the active table after a backend or precision change, once an ISA is chosen.
+void refresh_table() {
+  if (g_isa.load() < 0) return;
+  const auto precision = static_cast<Precision>(g_precision.load());
+  auto backend = static_cast<Backend>(g_backend.load());
+  if (backend == Backend::Auto) backend = default_backend(static_cast<Isa>(g_isa.load()), precision);
+  g_table.store(&table_for(static_cast<Isa>(g_isa.load()), backend, precision));
 }
 }  // namespace
+
+bool bf16_native_supported() {
+  __builtin_cpu_init();
+  return isa_supported(Isa::Avx512) && __builtin_cpu_supports("avx512bf16");
+}
+
+GemmFn bf16_gemm_for(Isa isa) {
+  switch (isa) {
+    case Isa::Avx512: return bf16_native_supported() ? avx512bf16_gemm_bf16() : avx512_gemm_bf16();
+    case Isa::Avx2: return avx2_gemm_bf16();
+    case Isa::Scalar: break;
+  }
+  return scalar_gemm_bf16();
+}
+
+const char* bf16_gemm_kind(Isa isa) {
+  return isa == Isa::Avx512 && bf16_native_supported() ? "vdpbf16ps" : "emulated";
+}
+
+Precision parse_precision(const std::string& name) {
+  if (name == "f32" || name == "fp32") return Precision::F32;
+  if (name == "bf16") return Precision::BF16;
+  throw UsageError("unknown precision '" + name + "' (choose f32 or bf16)");
+}
+
+const char* precision_name(Precision p) { return p == Precision::BF16 ? "bf16" : "f32"; }
+
+void select_precision(Precision p) {
+  g_precision.store(static_cast<int>(p));
+  refresh_table();
+}
+
+Precision selected_precision() {
+  active();
+  return static_cast<Precision>(g_precision.load());
+}
 
 void onednn_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                  const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
@@ -57,19 +128,30 @@ void onednn_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
 Backend parse_backend(const std::string& name) {
   if (name == "native") return Backend::Native;
   if (name == "onednn") return Backend::OneDnn;
-  throw UsageError("unknown backend '" + name + "' (choose native or onednn)");
+  if (name == "auto") return Backend::Auto;
+  throw UsageError("unknown backend '" + name + "' (choose native, onednn or auto)");
 }
 
-const char* backend_name(Backend b) { return b == Backend::OneDnn ? "onednn" : "native"; }
+const char* backend_name(Backend b) {
+  switch (b) {
+    case Backend::OneDnn: return "onednn";
+    case Backend::Auto: return "auto";
+    case Backend::Native: break;
+  }
+  return "native";
+}
 
 void select_backend(Backend b) {
   g_backend.store(static_cast<int>(b));
-  if (g_isa.load() >= 0) g_table.store(&table_for(static_cast<Isa>(g_isa.load()), b));
+  refresh_table();
 }
 
 Backend selected_backend() {
   active();
-  return static_cast<Backend>(g_backend.load());
+  const auto backend = static_cast<Backend>(g_backend.load());
+  return backend == Backend::Auto
+             ? default_backend(static_cast<Isa>(g_isa.load()), static_cast<Precision>(g_precision.load()))
+             : backend;
 }
 
 bool isa_supported(Isa isa) {
@@ -111,8 +193,9 @@ const char* isa_name(Isa isa) {
 void select_isa(Isa isa) {
   if (!isa_supported(isa)) throw UsageError(std::string("ISA ") + isa_name(isa) + " is not supported by this CPU");
   if (g_backend.load() < 0) g_backend.store(static_cast<int>(backend_from_env()));
-  g_table.store(&table_for(isa, static_cast<Backend>(g_backend.load())));
+  if (g_precision.load() < 0) g_precision.store(static_cast<int>(precision_from_env()));
   g_isa.store(static_cast<int>(isa));
+  refresh_table();
 }
 
 Isa selected_isa() {

@@ -72,6 +72,30 @@ struct KernelTable {
   double (*bce_logits_sum)(const float* x, const float* t, int64_t n);
   // dx (+)= s * (sigmoid(x) - t)
   void (*bce_logits_bwd)(const float* x, const float* t, float s, float* dx, int64_t n, bool acc);
+
+  // ---- fused kernels (ops/fused.h): one pass over rows instead of two ----
+  // pre[r, :] += bias[:]; y[r, :] = GELU(pre[r, :]). Same arithmetic as
+  // add_bias then gelu_fwd, so the results are bit-identical.
+  void (*bias_gelu_fwd)(float* pre, const float* bias, float* y, int64_t rows, int64_t cols);
+  // dpre = dy ⊙ GELU'(pre); dbias[:] += Σ_r dpre[r, :], rows in order (dbias may be null).
+  void (*gelu_bwd_bias)(const float* pre, const float* dy, float* dpre, int64_t rows, int64_t cols, float* dbias);
+  // s = a + b; y = LayerNorm(s) with mean and rstd saved per row.
+  void (*add_layernorm_fwd)(const float* a, const float* b, const float* gamma, const float* beta, float* s, float* y,
+                            float* mean, float* rstd, int64_t rows, int64_t cols, float eps);
+  // As layernorm_bwd, writing the same gradient into dx (+)= and, if dx2 is
+  // not null, dx2 (+)= (the two inputs of a residual sum).
+  void (*layernorm_bwd2)(const float* x, const float* gamma, const float* mean, const float* rstd, const float* dy,
+                         float* dx, bool acc, float* dx2, bool acc2, int64_t rows, int64_t cols);
+  // One online-softmax step of flash attention, per row r of the score tile S:
+  // m' = max(m[r], max_j S[r, j]), alpha[r] = e^(m[r] - m') (0 when m[r] = -inf),
+  // P[r, :] = e^(S[r, :] - m'), l[r] = alpha[r]·l[r] + Σ_j P[r, j], m[r] = m'.
+  void (*online_softmax)(const float* S, float* P, int64_t rows, int64_t cols, float* m, float* l, float* alpha);
+  // P[r, :] = e^(S[r, :] - shift[r]) (attention's backward: probabilities from the saved log-sum-exp)
+  void (*exp_shifted)(const float* S, float* P, int64_t rows, int64_t cols, const float* shift);
+  // dP[r, :] = P[r, :] ⊙ (dP[r, :] - d[r]) (attention's backward: softmax gradient with d = rowsum(dO ⊙ O))
+  void (*softmax_grad_rows)(const float* P, float* dP, int64_t rows, int64_t cols, const float* d);
+  // y = a ⊙ b
+  void (*mul)(const float* a, const float* b, float* y, int64_t n);
 };
 
 enum class Isa { Scalar, Avx2, Avx512 };
@@ -79,6 +103,31 @@ enum class Isa { Scalar, Avx2, Avx512 };
 const KernelTable& scalar_table();
 const KernelTable& avx2_table();
 const KernelTable& avx512_table();
+
+// ---- bf16 GEMMs (--precision bf16) ----
+// The gemm signature, computing with A and B rounded to bf16 (round to
+// nearest even, denormals to ±0, as VCVTNE2PS2BF16) and fp32 accumulation;
+// C stays fp32. The rounding happens while packing panels: callers keep
+// fp32 data, nothing bf16 outlives a call. Results do not depend on the
+// thread count (K is sliced as a function of K only).
+using GemmFn = decltype(KernelTable::gemm);
+// Emulated, on any CPU the ISA runs on: rounded inputs, then the fp32 micro-kernel.
+GemmFn scalar_gemm_bf16();
+GemmFn avx2_gemm_bf16();
+GemmFn avx512_gemm_bf16();
+// Native VDPBF16PS (AVX-512 + AVX512_BF16); call only if bf16_native_supported().
+GemmFn avx512bf16_gemm_bf16();
+bool bf16_native_supported();
+// The bf16 gemm an ISA's table uses: native on AVX-512 CPUs with AVX512_BF16, emulated otherwise.
+GemmFn bf16_gemm_for(Isa isa);
+// "vdpbf16ps" or "emulated": what bf16_gemm_for(isa) runs.
+const char* bf16_gemm_kind(Isa isa);
+// bf16 through oneDNN's matmul primitive (AMX where the CPU has it); products
+// under 2^22 multiply-adds fall back to bf16_gemm_for(isa). ops/kernels/onednn_bf16.cpp.
+GemmFn onednn_bf16_gemm_for(Isa isa);
+bool amx_bf16_supported();
+// x rounded to the nearest bf16 (ties to even), as the bf16 GEMMs round their inputs.
+float round_to_bf16(float x);
 
 // The ISAs this CPU (and OS) can run, best last.
 std::vector<Isa> supported_isas();
@@ -90,21 +139,34 @@ const char* isa_name(Isa isa);
 // Throws if the named ISA is unknown or not supported here.
 void select_isa(Isa isa);
 Isa selected_isa();
-// The active table (selected on first use from DNABERT_ISA or the CPU, and
-// DNABERT_BACKEND).
+// The active table (selected on first use from DNABERT_ISA or the CPU,
+// DNABERT_BACKEND and DNABERT_PRECISION).
 const KernelTable& active();
 
-// Where `gemm` comes from: our kernels, or oneDNN's dnnl_sgemm (all other
-// entries stay ours). Native is the default: dnnl_sgemm's results can depend
-// on the thread count (bench/RESULTS.md, "GEMM (issue 5)"), ours never do.
-enum class Backend { Native, OneDnn };
-Backend parse_backend(const std::string& name);  // "native" | "onednn"
+// Where `gemm` comes from: our kernels, or oneDNN (dnnl_sgemm for f32, the
+// bf16 matmul primitive for bf16); all other entries stay ours. Auto, the
+// default, is the faster on this CPU: native for f32 (as fast on BERT's shapes,
+// and dnnl_sgemm's results can depend on the thread count, ours never do:
+// bench/RESULTS.md), oneDNN for bf16 on the AVX-512 path of a CPU with AMX-BF16.
+enum class Backend { Native, OneDnn, Auto };
+Backend parse_backend(const std::string& name);  // "native" | "onednn" | "auto"
 const char* backend_name(Backend b);
 void select_backend(Backend b);
+// The backend in effect (never Auto).
 Backend selected_backend();
 // C = alpha op(A) op(B) + beta C through dnnl_sgemm, with the KernelTable
 // gemm signature (beta == 0: C is not read).
 void onednn_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                  int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+
+// The arithmetic of the gemm entry. F32 is the default; BF16 swaps the gemm
+// entry for bf16_gemm_for(isa) (native backend) or onednn_bf16_gemm_for(isa)
+// (oneDNN backend); all other entries, weights and activations stay fp32.
+// Read from DNABERT_PRECISION on first use.
+enum class Precision { F32, BF16 };
+Precision parse_precision(const std::string& name);  // "f32" | "fp32" | "bf16"
+const char* precision_name(Precision p);             // "f32" | "bf16"
+void select_precision(Precision p);
+Precision selected_precision();
 
 }  // namespace dnabert::ops::kernels

@@ -21,5 +21,6 @@ constexpr const char* kIsaName = "avx2";
 }  // namespace isa_avx2
 
 const KernelTable& avx2_table() { return isa_avx2::kTable; }
+GemmFn avx2_gemm_bf16() { return isa_avx2::gemm_bf16; }
 
 }  // namespace dnabert::ops::kernels

@@ -21,5 +21,6 @@ constexpr const char* kIsaName = "avx512";
 }  // namespace isa_avx512
 
 const KernelTable& avx512_table() { return isa_avx512::kTable; }
+GemmFn avx512_gemm_bf16() { return isa_avx512::gemm_bf16; }
 
 }  // namespace dnabert::ops::kernels

@@ -42,5 +42,11 @@ inline void lane_transpose4(F*) {}
 }  // namespace isa_scalar
 
 const KernelTable& scalar_table() { return isa_scalar::kTable; }
+GemmFn scalar_gemm_bf16() { return isa_scalar::gemm_bf16; }
+
+float round_to_bf16(float x) {
+  isa_scalar::round_bf16(&x, 1);
+  return x;
+}
 
 }  // namespace dnabert::ops::kernels

@@ -1,0 +1,121 @@
+// dnabert motifs: DNABERT-viz motif discovery from attention scores
+// (models/motifs.h has the algorithm), with offline logos and a MEME file.
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+
+#include "cli/commands.h"
+#include "engine/error.h"
+#include "io/atomic_file.h"
+#include "io/dataset.h"
+#include "io/logo.h"
+#include "io/npy.h"
+#include "models/interpret.h"
+#include "models/motifs.h"
+
+namespace dnabert::cli {
+namespace {
+
+struct MotifsArgs {
+  std::string input, atten, out, positive = "1";
+  models::MotifOptions options;
+};
+
+std::string format_p(double p) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.4g", p);
+  return buf;
+}
+
+int run(const MotifsArgs& a) {
+  const io::LabelledDataset data = io::read_table(a.input);
+  const auto positive = data.label_map.find(a.positive);
+  if (!positive) throw UsageError("--positive '" + a.positive + "' is not a label of " + a.input);
+  const engine::Tensor atten = io::read_npy(a.atten);
+  if (atten.rank() != 2 || atten.dtype() != engine::DType::F32)
+    throw Error(a.atten + ": expected a float32 [N, L] array, got " + atten.str());
+  if (atten.dim(0) != static_cast<int64_t>(data.size()))
+    throw Error(a.atten + ": has " + std::to_string(atten.dim(0)) + " rows but " + a.input + " has " +
+                std::to_string(data.size()) + " sequences (run attention on the same file)");
+  const int64_t L = atten.dim(1);
+  std::vector<std::string> pos, neg;
+  std::vector<std::vector<float>> scores;
+  std::array<double, 4> background{0, 0, 0, 0};
+  for (size_t i = 0; i < data.size(); ++i) {
+    std::string bases = models::bases_of(data.texts[i], data.input);
+    for (char c : bases) {
+      const int b = c == 'A' ? 0 : c == 'C' ? 1 : c == 'G' ? 2 : c == 'T' ? 3 : -1;
+      if (b >= 0) background[static_cast<size_t>(b)] += 1;
+    }
+    if (data.labels[i] == *positive) {
+      if (static_cast<int64_t>(bases.size()) > L)
+        throw Error(a.atten + ": rows hold " + std::to_string(L) + " scores but sequence " + std::to_string(i + 1) +
+                    " of " + a.input + " has " + std::to_string(bases.size()) + " bases");
+      const float* row = atten.f32() + static_cast<int64_t>(i) * L;
+      scores.emplace_back(row, row + bases.size());
+      pos.push_back(std::move(bases));
+    } else {
+      neg.push_back(std::move(bases));
+    }
+  }
+  const double total = background[0] + background[1] + background[2] + background[3];
+  for (double& v : background) v = total > 0 ? v / total : 0.25;
+  std::fprintf(stderr, "motifs: %zu positive and %zu other sequences\n", pos.size(), neg.size());
+
+  const models::MotifReport r = models::find_motifs(pos, neg, scores, a.options);
+  std::filesystem::create_directories(a.out);
+  const std::string dir = a.out + "/";
+  std::string summary = "motif\tinstances\tpositive_seqs\tall_seqs\tp\tp_adjusted\n";
+  for (const models::Motif& m : r.motifs) {
+    const std::string name = "motif_" + m.key.motif + "_" + std::to_string(m.sites.size());
+    std::string lines;
+    for (const auto& s : m.sites) lines += s + "\n";
+    io::write_file_atomic(dir + name + ".txt", lines);
+    io::write_logo_svg(dir + name + "_logo.svg", models::position_frequencies(m.sites),
+                       m.key.motif + ": " + std::to_string(m.sites.size()) + " instances, adjusted p " +
+                           format_p(m.key.p_adjusted));
+    summary += m.key.motif + "\t" + std::to_string(m.sites.size()) + "\t" + std::to_string(m.key.positives) + "\t" +
+               std::to_string(m.key.all) + "\t" + format_p(m.key.p) + "\t" + format_p(m.key.p_adjusted) + "\n";
+  }
+  io::write_file_atomic(dir + "motifs.tsv", summary);
+  io::write_file_atomic(dir + "motifs.meme", models::meme_text(r.motifs, background));
+  std::string tested = "candidate\tregions\tpositive_seqs\tall_seqs\tp\tp_adjusted\n";
+  for (const auto& c : r.tested)
+    tested += c.motif + "\t" + std::to_string(c.instances.size()) + "\t" + std::to_string(c.positives) + "\t" +
+              std::to_string(c.all) + "\t" + format_p(c.p) + "\t" + format_p(c.p_adjusted) + "\n";
+  io::write_file_atomic(dir + "candidates.tsv", tested);
+  std::printf("%zu distinct high-attention sequences (candidates), %zu with adjusted p < %g, %zu after merging, "
+              "%zu motifs with >= %d instances\n",
+              r.candidates, r.significant, a.options.pval_cutoff, r.merged, r.motifs.size(), a.options.min_instances);
+  std::printf("%s", summary.c_str());
+  std::printf("wrote %smotifs.tsv, motifs.meme, candidates.tsv and motif_<SEQ>_<n>.txt / _logo.svg\n", dir.c_str());
+  return 0;
+}
+
+Registration reg([](CLI::App& app) {
+  auto a = std::make_shared<MotifsArgs>();
+  auto* s = app.add_subcommand("motifs", "DNABERT-viz motif discovery from attention scores");
+  s->add_option("--input", a->input, "Labelled sequences (DNABERT dev.tsv or GUE CSV), the file given to attention")
+      ->required();
+  s->add_option("--atten", a->atten, "Scores from `dnabert attention` on the same file: float32 [N, L] .npy")
+      ->required()->check(CLI::ExistingFile);
+  s->add_option("--out", a->out, "Output directory")->required();
+  s->add_option("--positive", a->positive, "Label of the positive sequences")->capture_default_str();
+  s->add_option("--window", a->options.window, "Width of the final motif windows")
+      ->check(CLI::PositiveNumber)->capture_default_str();
+  s->add_option("--min-len", a->options.min_len, "Minimum length of a high-attention region")
+      ->check(CLI::PositiveNumber)->capture_default_str();
+  s->add_option("--pval-cutoff", a->options.pval_cutoff, "Benjamini-Hochberg adjusted p-value cutoff")
+      ->check(CLI::Range(0.0, 1.0))->capture_default_str();
+  s->add_option("--min-instances", a->options.min_instances, "Minimum windowed instances of a motif")
+      ->check(CLI::PositiveNumber)->capture_default_str();
+  s->add_option("--min-ratio", a->options.min_ratio,
+                "A high-attention base scores above the mean and above this multiple of the sequence's minimum")
+      ->check(CLI::NonNegativeNumber)->capture_default_str();
+  s->add_flag("--align-all-ties", a->options.align_all_ties,
+              "Merge a candidate into every key motif tied for the best alignment, not only the first");
+  return std::function<int()>([a] { return run(*a); });
+});
+
+}  // namespace
+}  // namespace dnabert::cli

@@ -1,0 +1,254 @@
+#include "engine/distributed.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "engine/error.h"
+#include "engine/threads.h"
+
+#ifdef DNABERT_HAVE_MPI
+#include <mpi.h>
+#endif
+
+namespace dnabert::engine::dist {
+
+namespace {
+
+constexpr int64_t kAddGrain = int64_t{1} << 16;
+
+// a[i] += b[i]: elementwise, so the chunking cannot change a bit.
+void add_into(float* a, const float* b, int64_t n) {
+  parallel_for(n, kAddGrain, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) a[i] += b[i];
+  });
+}
+
+// mpirun (OpenMPI, MPICH/Hydra, PMIx launchers) exports these to its processes.
+bool launched_by_mpirun() {
+  for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK"})
+    if (std::getenv(v)) return true;
+  return false;
+}
+
+#ifdef DNABERT_HAVE_MPI
+MPI_Comm g_comm = MPI_COMM_NULL;  // a duplicate of MPI_COMM_WORLD carrying our error handler
+int g_rank = 0, g_size = 1;
+
+// Instead of MPI's generic abort: say which rank saw what. The usual cause is
+// a peer that died (killed, out of memory) while this rank waited for it.
+void on_mpi_error(MPI_Comm*, int* code, ...) {
+  char text[MPI_MAX_ERROR_STRING];
+  int len = 0;
+  MPI_Error_string(*code, text, &len);
+  std::fprintf(stderr,
+               "dnabert: error: rank %d of %d: MPI communication failed (%s); another rank probably died "
+               "or the network failed. Aborting the job; checkpoints already written are complete.\n",
+               g_rank, g_size, text);
+  std::fflush(stderr);
+  MPI_Abort(MPI_COMM_WORLD, 3);
+}
+
+void finalize_at_exit() {
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (!finalized) MPI_Finalize();
+}
+
+void init() {
+  if (g_comm != MPI_COMM_NULL || !launched_by_mpirun()) return;
+  int provided = 0;
+  // Only the thread that called init talks to MPI; OpenMP workers never do.
+  MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided);
+  MPI_Comm_dup(MPI_COMM_WORLD, &g_comm);
+  MPI_Errhandler handler;
+  MPI_Comm_create_errhandler(on_mpi_error, &handler);
+  MPI_Comm_set_errhandler(g_comm, handler);
+  MPI_Comm_rank(g_comm, &g_rank);
+  MPI_Comm_size(g_comm, &g_size);
+  std::atexit(finalize_at_exit);
+}
+
+int count_of(int64_t n) { return static_cast<int>(n); }  // callers keep n <= kBucketFloats
+
+// Recursive halving then doubling over a power-of-two number of ranks. Stage
+// `mask` pairs rank r with r^mask; both hold the same range, the lower rank
+// keeps its lower half. Stages go mask = 1, 2, 4, …, so sums form the
+// pairwise tree over rank indices.
+void halving_doubling(float* d, int64_t len, std::vector<float>& tmp) {
+  struct Range {
+    int64_t lo, hi;
+  };
+  std::vector<Range> parents;
+  int64_t lo = 0, hi = len;
+  for (int mask = 1; mask < g_size; mask <<= 1) {
+    const int partner = g_rank ^ mask;
+    const bool lower = (g_rank & mask) == 0;
+    const int64_t mid = lo + (hi - lo) / 2;
+    const int64_t keep_lo = lower ? lo : mid, keep_hi = lower ? mid : hi;
+    const int64_t send_lo = lower ? mid : lo, send_hi = lower ? hi : mid;
+    MPI_Sendrecv(d + send_lo, count_of(send_hi - send_lo), MPI_FLOAT, partner, mask, tmp.data(),
+                 count_of(keep_hi - keep_lo), MPI_FLOAT, partner, mask, g_comm, MPI_STATUS_IGNORE);
+    add_into(d + keep_lo, tmp.data(), keep_hi - keep_lo);
+    parents.push_back({lo, hi});
+    lo = keep_lo;
+    hi = keep_hi;
+  }
+  for (int mask = g_size >> 1; mask >= 1; mask >>= 1) {
+    const Range p = parents.back();
+    parents.pop_back();
+    const int partner = g_rank ^ mask;
+    const bool lower = (g_rank & mask) == 0;
+    const int64_t mid = p.lo + (p.hi - p.lo) / 2;
+    const int64_t other_lo = lower ? mid : p.lo, other_hi = lower ? p.hi : mid;
+    MPI_Sendrecv(d + lo, count_of(hi - lo), MPI_FLOAT, partner, g_size + mask, d + other_lo,
+                 count_of(other_hi - other_lo), MPI_FLOAT, partner, g_size + mask, g_comm, MPI_STATUS_IGNORE);
+    lo = p.lo;
+    hi = p.hi;
+  }
+}
+
+// Any rank count: everyone gathers every partial sum and folds them in rank order.
+void gather_fold(float* d, int64_t len, std::vector<float>& all) {
+  all.resize(static_cast<size_t>(len * g_size));
+  MPI_Allgather(d, count_of(len), MPI_FLOAT, all.data(), count_of(len), MPI_FLOAT, g_comm);
+  PairwiseSum sum(len);
+  for (int r = 0; r + 1 < g_size; ++r) sum.push(all.data() + r * len);
+  float* last = all.data() + (g_size - 1) * len;
+  sum.finish(last);
+  std::memcpy(d, last, static_cast<size_t>(len) * sizeof(float));
+}
+#else
+constexpr int g_rank = 0, g_size = 1;
+// Several copies of a single-rank build would each believe they are rank 0 and write the same files.
+void init() {
+  const char* n = std::getenv("OMPI_COMM_WORLD_SIZE");
+  if (!n) n = std::getenv("PMI_SIZE");
+  if (launched_by_mpirun() && (!n || std::atoi(n) > 1))
+    throw UsageError("started by mpirun, but this dnabert was built without MPI; install libopenmpi-dev and rebuild");
+}
+#endif
+
+}  // namespace
+
+int rank() { return g_rank; }
+int size() { return g_size; }
+bool is_lead() { return g_rank == 0; }
+
+int run_job(const std::function<int()>& body) {
+  init();
+  if (g_size == 1) return body();
+  try {
+    return body();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "dnabert: error: rank %d of %d: %s\n", g_rank, g_size, e.what());
+    std::fflush(stderr);
+#ifdef DNABERT_HAVE_MPI
+    MPI_Abort(MPI_COMM_WORLD, dynamic_cast<const UsageError*>(&e) ? 2 : 1);
+#endif
+    return 1;
+  }
+}
+
+void allreduce_pairwise(float* data, int64_t n) {
+#ifdef DNABERT_HAVE_MPI
+  if (g_size == 1) return;
+  const bool power_of_two = (g_size & (g_size - 1)) == 0;
+  std::vector<float> scratch;
+  for (int64_t b = 0; b < n; b += kBucketFloats) {
+    const int64_t len = std::min(kBucketFloats, n - b);
+    if (power_of_two) {
+      scratch.resize(static_cast<size_t>(len / 2 + 1));
+      halving_doubling(data + b, len, scratch);
+    } else {
+      gather_fold(data + b, len, scratch);
+    }
+  }
+#endif
+}
+
+void allreduce_sum(int64_t* data, int64_t n) {
+#ifdef DNABERT_HAVE_MPI
+  if (g_size > 1) MPI_Allreduce(MPI_IN_PLACE, data, count_of(n), MPI_INT64_T, MPI_SUM, g_comm);
+#endif
+}
+
+void allreduce_sum(double* data, int64_t n) {
+#ifdef DNABERT_HAVE_MPI
+  if (g_size > 1) MPI_Allreduce(MPI_IN_PLACE, data, count_of(n), MPI_DOUBLE, MPI_SUM, g_comm);
+#endif
+}
+
+void broadcast(void* data, int64_t bytes) {
+#ifdef DNABERT_HAVE_MPI
+  if (g_size == 1) return;
+  constexpr int64_t kPiece = int64_t{1} << 30;
+  for (int64_t off = 0; off < bytes; off += kPiece)
+    MPI_Bcast(static_cast<char*>(data) + off, count_of(std::min(kPiece, bytes - off)), MPI_BYTE, 0, g_comm);
+#endif
+}
+
+void broadcast(std::string& text) {
+  if (g_size == 1) return;
+  int64_t length = static_cast<int64_t>(text.size());
+  broadcast(&length, sizeof length);
+  text.resize(static_cast<size_t>(length));
+  broadcast(text.data(), length);
+}
+
+void broadcast(const Tensor& t) { broadcast(t.f32(), t.numel() * static_cast<int64_t>(sizeof(float))); }
+
+void barrier() {
+#ifdef DNABERT_HAVE_MPI
+  if (g_size > 1) MPI_Barrier(g_comm);
+#endif
+}
+
+Tensor PairwiseSum::take_buffer() {
+  if (free_.empty()) return Tensor::empty({n_});
+  Tensor t = std::move(free_.back());
+  free_.pop_back();
+  return t;
+}
+
+void PairwiseSum::push(const float* x) {
+  // Merge with every finished subtree of the same size, like a binary counter's carry.
+  Tensor current;  // undefined while the running value is still `x` itself
+  int level = 0;
+  while (!stack_.empty() && stack_.back().level == level) {
+    Tensor top = std::move(stack_.back().buffer);
+    stack_.pop_back();
+    add_into(top.f32(), current.defined() ? current.f32() : x, n_);
+    if (current.defined()) free_.push_back(std::move(current));
+    current = std::move(top);
+    ++level;
+  }
+  if (!current.defined()) {
+    current = take_buffer();
+    std::memcpy(current.f32(), x, static_cast<size_t>(n_) * sizeof(float));
+  }
+  stack_.push_back({level, std::move(current)});
+}
+
+void PairwiseSum::finish(float* last_and_total) {
+  // The stack's levels fall from bottom to top, so folding from the top first
+  // merges the last leaf with its equal-size siblings, then the leftovers.
+  while (!stack_.empty()) {
+    add_into(last_and_total, stack_.back().buffer.f32(), n_);
+    free_.push_back(std::move(stack_.back().buffer));
+    stack_.pop_back();
+  }
+}
+
+void GradientSum::add() {
+  sum_.push(params_.grads().f32());
+  params_.zero_grad();
+}
+
+void GradientSum::finish() {
+  sum_.finish(params_.grads().f32());
+  allreduce_pairwise(params_.grads().f32(), params_.numel());
+}
+
+}  // namespace dnabert::engine::dist

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# A rank killed (SIGKILL) in the middle of a 2-rank pretraining ends the whole
+# job with a non-zero exit and a message naming the dead rank, and the newest
+# checkpoint on disk is complete: a 1-rank run resumes from it and finishes.
+# Usage: rank_killed.sh MPIRUN DNABERT SOURCE_DIR WORK_DIR
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh" "$@"
+args=(--threads 1 pretrain --fasta "$src/tests/data/genomes/lambda_phage.fa.gz" --k 6
+      --config "$src/tests/mpi/micro_config.json" --max-len 64 --batch 8 --grad-accum 2 --steps 100000
+      --save-every 3 --keep-last 2 --eval-batches 0 --seed 9)
+"${launch2[@]}" "$dnabert" "${args[@]}" --out run > run.log 2>&1 &
+job=$!
+for _ in $(seq 600); do [[ -d run/checkpoint-6 ]] && break; sleep 0.1; done
+[[ -d run/checkpoint-6 ]] || { echo "FAIL: no checkpoint-6 within 60 s"; kill "$job"; cat run.log; exit 1; }
+victim=$(ps -o pid= --ppid "$job" | tail -1)
+kill -9 $victim
+status=0
+wait "$job" || status=$?
+[[ $status -ne 0 ]] || { echo "FAIL: the job exited 0 after a rank was killed"; exit 1; }
+grep -q "exited on signal 9" run.log || { echo "FAIL: no message about the killed rank"; cat run.log; exit 1; }
+echo "ok: killed rank ended the job (exit $status): $(grep -o 'process rank [0-9]* .*exited on signal 9 (Killed)' run.log)"
+# A checkpoint being written when the job died is only a checkpoint-N.tmp.<pid> directory.
+latest=$(ls -d run/checkpoint-* | grep -E 'checkpoint-[0-9]+$' | sort -t- -k2 -n | tail -1)
+step=${latest##*-}
+"$dnabert" "${args[@]/100000/$((step + 2))}" --out run --resume run > resume.log 2>&1 || { cat resume.log; exit 1; }
+grep -q "resumed from $latest at step $step" resume.log || { echo "FAIL: did not resume"; cat resume.log; exit 1; }
+[[ -f run/model/model.safetensors ]] || { echo "FAIL: no final model after resuming"; exit 1; }
+echo "ok: $latest was complete; 1 rank resumed from it and finished step $((step + 2))"
