@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Benchmarks, one section per question. `make bench` runs `bash bench/run.sh BUILD_DIR`.
 # Sections append below; each prints its own table (see bench/RESULTS.md).
+# BENCH_ONLY=fasta|gemm|torch|mpi runs one section.
 set -euo pipefail
 BUILD_DIR=${1:-build}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SHARED=${DNABERT_SHARED:-$ROOT/../shared}
+want() { [[ -z "${BENCH_ONLY:-}" || "$BENCH_ONLY" == "$1" ]]; }
 
 # ---- FASTA input (issue 3): inflate + parse + 6-mer scan of human chrX vs zcat ----
+if want fasta; then
 echo "## FASTA input (issue 3)"
 CHRX="$SHARED/data/genomes/human_GRCh37_chrX_first70Mb.fa.gz"
 if [[ -f "$CHRX" ]]; then
@@ -15,8 +18,10 @@ else
   echo "skipped: $CHRX not found (set DNABERT_SHARED to the shared/ folder)"
 fi
 echo
+fi
 
 # ---- GEMM (issue 5): our fp32 GEMM vs oneDNN's dnnl_sgemm on BERT-base shapes ----
+if want gemm; then
 echo "## GEMM (issue 5)"
 echo "uptime: $(uptime)"
 # 2 threads, wall time, 7 repeats (the headline), then 1 thread on process CPU
@@ -24,3 +29,61 @@ echo "uptime: $(uptime)"
 "$BUILD_DIR/bench_gemm" 7 2 447
 "$BUILD_DIR/bench_gemm" 5 1 223 "" cpu
 echo
+fi
+
+# ---- Training and inference vs PyTorch (issue 5) ----
+# Every workload runs in a fresh process (peak RSS is the process's), ours
+# (bench_train) then torch in its tuned profile (bench/torch_env.sh), both with
+# 2 threads. Steps: warm-up then timed, medians; base steps take seconds.
+if want torch; then
+echo "## Training and inference vs PyTorch (issue 5)"
+echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; $(date -u '+%Y-%m-%d %H:%M UTC'); uptime: $(uptime)"
+OUT=$(mktemp -d)
+trap 'rm -rf "$OUT"' EXIT
+# OpenMP: idle worker threads sleep for both engines (both use libgomp). The
+# machine is shared; spinning waits cost whoever shares the cores.
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
+echo "OMP_WAIT_POLICY=$OMP_WAIT_POLICY"
+ours() { "$BUILD_DIR/bench_train" "$@"; }
+theirs() { (source "$ROOT/bench/torch_env.sh" && /usr/bin/python3 "$ROOT/bench/torch_bench.py" "$@"); }
+run() {  # workload steps warmup
+  local w=$1 s=$2 wu=$3
+  ours "$w" fp32 "$s" "$wu" | tee -a "$OUT/log"
+  theirs "$w" fp32 "$s" "$wu" | tee -a "$OUT/log"
+  if [[ $w == train-* ]]; then
+    ours "$w" bf16 "$s" "$wu" | tee -a "$OUT/log"
+    theirs "$w" bf16-autocast "$s" "$wu" | tee -a "$OUT/log"
+  fi
+}
+run train-tiny 10 2
+run train-small 5 2
+run train-base 3 1
+run infer-base 3 1
+run infer-tiny 10 2
+echo
+grep '^RESULT ' "$OUT/log" > "$OUT/results.jsonl"
+python3 "$ROOT/bench/compare.py" "$OUT/results.jsonl"
+# Where a speed target is missed: per-op profiles of both engines (separate,
+# shorter runs: profiling adds overhead, so these times are not the table's).
+# Torch's profile (fp32, the reference) once per workload.
+python3 "$ROOT/bench/compare.py" --missed "$OUT/results.jsonl" | while read -r w p; do
+  steps=2; [[ $w == *-base ]] && steps=1
+  echo
+  echo "### per-op profile: $w $p, ours"
+  DNABERT_PROFILE=1 ours "$w" "$p" "$steps" 1 | grep -v '^RESULT '
+  if [[ ! -e "$OUT/profiled-$w" ]]; then
+    touch "$OUT/profiled-$w"
+    echo
+    echo "### per-op profile: $w fp32, torch"
+    theirs "$w" fp32 "$steps" 1 --profile | grep -v '^RESULT '
+  fi
+done
+echo
+fi
+
+# ---- MPI data parallelism (issue 8): 2 ranks x 1 thread vs 1 rank x 2 threads ----
+if want mpi; then
+echo "## MPI scaling (issue 8)"
+bash "$ROOT/bench/mpi_scaling.sh" "$BUILD_DIR"
+echo
+fi
