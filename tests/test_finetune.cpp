@@ -12,6 +12,7 @@
 #include "models/bert.h"
 #include "models/finetune.h"
 #include "tests/test_util.h"
+#include "tests/tiny_model.h"
 #include "tokenizer/vocab.h"
 
 using namespace dnabert;
@@ -22,13 +23,8 @@ namespace {
 
 // A randomly initialised 3-mer model directory (fine-tuning does not need pretraining to run).
 std::string micro_model(const std::string& name) {
-  models::BertConfig c = models::BertConfig::preset("tiny", 69);
-  c.num_hidden_layers = 2;
-  c.hidden_size = 32;
+  models::BertConfig c = testing::tiny_config(models::BertConfig::preset("tiny", 69).num_labels);
   c.num_attention_heads = 2;
-  c.intermediate_size = 64;
-  c.max_position_embeddings = 64;
-  c.hidden_dropout_prob = c.attention_probs_dropout_prob = 0.0f;
   models::Bert bert(c, models::Heads::MaskedLM);
   bert.init(5);
   io::CheckpointData d;
