@@ -42,10 +42,37 @@ struct AttentionShape {
   float scale;
 };
 
-// S tile [rows, cols] = qs[rows, D] · k[j0 : j0 + cols]ᵀ + mask[j0 : j0 + cols]
-void score_tile(const kernels::KernelTable& kt, const AttentionShape& s, const float* qs, const float* k_head,
+// Per-thread work buffers that only grow: attention runs once per layer and
+// step, and fresh pages are expensive (see engine/arena.h).
+struct Buf {
+  std::vector<float> v;
+  float* get(size_t n) {
+    if (v.size() < n) v.resize(n);
+    return v.data();
+  }
+};
+struct HeadBuffers {
+  Buf kt, vt, kc, vc, qs, o, dO, S, P, Pd, dP, keep, ones, dq, dk, dv, small;
+};
+thread_local HeadBuffers tls;
+
+// The head's rows x[off + t·H + d] (t < T, d < D) as a contiguous [T, D] copy
+// and/or its transpose [D, T]: the tile products then read rows 256 bytes
+// apart (64 floats), not H floats apart, where few cache sets would hold them.
+void head_copy(const float* x, int64_t T, int64_t H, int64_t D, float* rows, float* cols) {
+  for (int64_t t = 0; t < T; ++t) {
+    const float* s = x + t * H;
+    if (rows) std::copy(s, s + D, rows + t * D);
+    if (cols)
+      for (int64_t d = 0; d < D; ++d) cols[d * T + t] = s[d];
+  }
+}
+
+// S tile [rows, cols] = qs[rows, D] · kt[:, j0 : j0 + cols] + mask[j0 : j0 + cols],
+// kt the head's keys transposed, [D, T].
+void score_tile(const kernels::KernelTable& kt, const AttentionShape& s, const float* qs, const float* k_t,
                 const float* mask_b, int64_t j0, int64_t rows, int64_t cols, float* S) {
-  kt.gemm(false, true, rows, cols, s.D, 1.0f, qs, s.D, k_head + j0 * s.H, s.H, 0.0f, S, cols);
+  kt.gemm_tile(false, rows, cols, s.D, 1.0f, qs, s.D, k_t + j0, s.T, 0.0f, S, cols);
   if (mask_b) kt.add_bias(S, mask_b + j0, rows, cols);
 }
 
@@ -85,34 +112,36 @@ Tensor attention(Tape& tape, const Tensor& q, const Tensor& k, const Tensor& v, 
     float *po = out.f32(), *pl = lse.f32();
 #pragma omp parallel for schedule(static)
     for (int64_t bh = 0; bh < B * NH; ++bh) {
-      const int64_t b = bh / NH, h = bh % NH, off = b * T * H + h * s.D;
+      const int64_t b = bh / NH, h = bh % NH, off = b * T * H + h * s.D, D = s.D;
       const float* mask_b = pmask ? pmask + b * T : nullptr;
-      std::vector<float> qs(kTile * s.D), S(kTile * kTile), P(kTile * kTile), m(kTile), l(kTile), alpha(kTile);
+      float *k_t = tls.kt.get(D * T), *vc = tls.vc.get(T * D), *qs = tls.qs.get(kTile * D),
+            *Oacc = tls.o.get(kTile * D), *S = tls.S.get(kTile * kTile), *P = tls.P.get(kTile * kTile),
+            *m = tls.small.get(3 * kTile), *l = m + kTile, *alpha = l + kTile;
+      head_copy(pk + off, T, H, D, nullptr, k_t);
+      head_copy(pv + off, T, H, D, vc, nullptr);
       for (int64_t i0 = 0; i0 < T; i0 += kTile) {
         const int64_t rows = std::min(kTile, T - i0);
-        float* O = po + off + i0 * H;  // rows of this tile, leading dimension H
         float* L = pl + bh * T + i0;
         for (int64_t r = 0; r < rows; ++r) {
-          kt.scale(pq + off + (i0 + r) * H, s.scale, qs.data() + r * s.D, s.D, false);
-          std::fill(O + r * H, O + r * H + s.D, 0.0f);
+          kt.scale(pq + off + (i0 + r) * H, s.scale, qs + r * D, D, false);
           m[r] = -INFINITY;
           l[r] = 0.0f;
         }
+        std::fill(Oacc, Oacc + rows * D, 0.0f);
         for (int64_t j0 = 0; j0 < T; j0 += kTile) {
           const int64_t cols = std::min(kTile, T - j0);
-          score_tile(kt, s, qs.data(), pk + off, mask_b, j0, rows, cols, S.data());
-          kt.online_softmax(S.data(), P.data(), rows, cols, m.data(), l.data(), alpha.data());
-          for (int64_t r = 0; r < rows; ++r) {
-            if (drop)
-              kt.dropout(P.data() + r * cols, P.data() + r * cols, cols, dropout_p, seed, stream,
-                         first + static_cast<uint64_t>((bh * T + i0 + r) * T + j0), false);
-            if (j0 > 0) kt.scale(O + r * H, alpha[r], O + r * H, s.D, false);
-          }
-          kt.gemm(false, false, rows, s.D, cols, 1.0f, P.data(), cols, pv + off + j0 * H, H, 1.0f, O, H);
+          score_tile(kt, s, qs, k_t, mask_b, j0, rows, cols, S);
+          kt.online_softmax(S, P, rows, cols, m, l, alpha);
+          if (drop)
+            kt.dropout_rows(P, P, rows, cols, dropout_p, seed, stream,
+                            first + static_cast<uint64_t>((bh * T + i0) * T + j0), static_cast<uint64_t>(T), false);
+          if (j0 > 0)
+            for (int64_t r = 0; r < rows; ++r) kt.scale(Oacc + r * D, alpha[r], Oacc + r * D, D, false);
+          kt.gemm_tile(false, rows, D, cols, 1.0f, P, cols, vc + j0 * D, D, 1.0f, Oacc, D);
         }
-        // O holds Σ_j e^(S_j - m) dropout(v_j); the softmax's denominator is l e^m.
+        // Oacc holds Σ_j e^(S_j - m) dropout(v_j); the softmax's denominator is l e^m.
         for (int64_t r = 0; r < rows; ++r) {
-          kt.scale(O + r * H, 1.0f / l[r], O + r * H, s.D, false);
+          kt.scale(Oacc + r * D, 1.0f / l[r], po + off + (i0 + r) * H, D, false);
           L[r] = m[r] + std::log(l[r]);
         }
       }
@@ -133,49 +162,56 @@ Tensor attention(Tape& tape, const Tensor& q, const Tensor& k, const Tensor& v, 
       for (int64_t bh = 0; bh < B * NH; ++bh) {
         const int64_t b = bh / NH, h = bh % NH, off = b * T * H + h * D;
         const float* mask_b = pmask ? pmask + b * T : nullptr;
-        std::vector<float> qs(kTile * D), S(kTile * kTile), P(kTile * kTile), Pd(kTile * kTile), dP(kTile * kTile),
-            Dvec(kTile), dq_acc(kTile * D), dk_acc(T * D, 0.0f), dv_acc(T * D, 0.0f), ones(kTile, 1.0f),
-            keep(kTile * kTile);
+        float *k_t = tls.kt.get(D * T), *v_t = tls.vt.get(D * T), *kc = tls.kc.get(T * D),
+              *qs = tls.qs.get(kTile * D), *dOc = tls.dO.get(kTile * D), *S = tls.S.get(kTile * kTile),
+              *P = tls.P.get(kTile * kTile), *Pd = tls.Pd.get(kTile * kTile), *dP = tls.dP.get(kTile * kTile),
+              *keep = tls.keep.get(kTile * kTile), *dq_acc = tls.dq.get(kTile * D), *dk_acc = tls.dk.get(T * D),
+              *dv_acc = tls.dv.get(T * D), *Dvec = tls.small.get(kTile);
+        float* ones = tls.ones.get(kTile * kTile);
+        std::fill(ones, ones + kTile * kTile, 1.0f);
+        std::fill(dk_acc, dk_acc + T * D, 0.0f);
+        std::fill(dv_acc, dv_acc + T * D, 0.0f);
+        head_copy(pk + off, T, H, D, kc, k_t);
+        head_copy(pv + off, T, H, D, nullptr, v_t);
         for (int64_t i0 = 0; i0 < T; i0 += kTile) {
           const int64_t rows = std::min(kTile, T - i0);
           const float* L = pl + bh * T + i0;
           const float* dO = g + off + i0 * H;
           for (int64_t r = 0; r < rows; ++r) {
-            kt.scale(pq + off + (i0 + r) * H, s.scale, qs.data() + r * D, D, false);
+            kt.scale(pq + off + (i0 + r) * H, s.scale, qs + r * D, D, false);
+            std::copy(dO + r * H, dO + r * H + D, dOc + r * D);
             double d = 0;
             for (int64_t c = 0; c < D; ++c) d += double(dO[r * H + c]) * po[off + (i0 + r) * H + c];
             Dvec[r] = static_cast<float>(d);
           }
-          std::fill(dq_acc.begin(), dq_acc.end(), 0.0f);
+          std::fill(dq_acc, dq_acc + kTile * D, 0.0f);
           for (int64_t j0 = 0; j0 < T; j0 += kTile) {
             const int64_t cols = std::min(kTile, T - j0);
-            score_tile(kt, s, qs.data(), pk + off, mask_b, j0, rows, cols, S.data());
-            kt.exp_shifted(S.data(), P.data(), rows, cols, L);  // P = exp(S - L)
+            score_tile(kt, s, qs, k_t, mask_b, j0, rows, cols, S);
+            kt.exp_shifted(S, P, rows, cols, L);  // P = exp(S - L)
             if (drop) {
               // The tile's dropout multipliers (0 or 1/(1-p)), drawn once for P and dP.
-              for (int64_t r = 0; r < rows; ++r)
-                kt.dropout(ones.data(), keep.data() + r * cols, cols, dropout_p, seed, stream,
-                           first + static_cast<uint64_t>((bh * T + i0 + r) * T + j0), false);
-              kt.mul(P.data(), keep.data(), Pd.data(), rows * cols);
+              kt.dropout_rows(ones, keep, rows, cols, dropout_p, seed, stream,
+                              first + static_cast<uint64_t>((bh * T + i0) * T + j0), static_cast<uint64_t>(T), false);
+              kt.mul(P, keep, Pd, rows * cols);
             }
-            const float* Pdrop = drop ? Pd.data() : P.data();
+            const float* Pdrop = drop ? Pd : P;
             if (dv)  // dv_j += P'ᵀ dO
-              kt.gemm(true, false, cols, D, rows, 1.0f, Pdrop, cols, dO, H, 1.0f, dv_acc.data() + j0 * D, D);
+              kt.gemm_tile(true, cols, D, rows, 1.0f, Pdrop, cols, dOc, D, 1.0f, dv_acc + j0 * D, D);
             if (!dq && !dk) continue;
-            kt.gemm(false, true, rows, cols, D, 1.0f, dO, H, pv + off + j0 * H, H, 0.0f, dP.data(), cols);  // dP'
-            if (drop) kt.mul(dP.data(), keep.data(), dP.data(), rows * cols);
-            kt.softmax_grad_rows(P.data(), dP.data(), rows, cols, Dvec.data());  // dS
-            if (dq) kt.gemm(false, false, rows, D, cols, 1.0f, dP.data(), cols, pk + off + j0 * H, H, 1.0f, dq_acc.data(), D);
-            if (dk)
-              kt.gemm(true, false, cols, D, rows, 1.0f, dP.data(), cols, qs.data(), D, 1.0f, dk_acc.data() + j0 * D, D);
+            kt.gemm_tile(false, rows, cols, D, 1.0f, dOc, D, v_t + j0, T, 0.0f, dP, cols);  // dP' = dO vᵀ
+            if (drop) kt.mul(dP, keep, dP, rows * cols);
+            kt.softmax_grad_rows(P, dP, rows, cols, Dvec);  // dS
+            if (dq) kt.gemm_tile(false, rows, D, cols, 1.0f, dP, cols, kc + j0 * D, D, 1.0f, dq_acc, D);
+            if (dk) kt.gemm_tile(true, cols, D, rows, 1.0f, dP, cols, qs, D, 1.0f, dk_acc + j0 * D, D);
           }
           if (dq)
             for (int64_t r = 0; r < rows; ++r)
-              kt.scale(dq_acc.data() + r * D, s.scale, dq.data + off + (i0 + r) * H, D, dq.accumulate);
+              kt.scale(dq_acc + r * D, s.scale, dq.data + off + (i0 + r) * H, D, dq.accumulate);
         }
         for (int64_t t = 0; t < T; ++t) {
-          if (dv) kt.scale(dv_acc.data() + t * D, 1.0f, dv.data + off + t * H, D, dv.accumulate);
-          if (dk) kt.scale(dk_acc.data() + t * D, 1.0f, dk.data + off + t * H, D, dk.accumulate);
+          if (dv) kt.scale(dv_acc + t * D, 1.0f, dv.data + off + t * H, D, dv.accumulate);
+          if (dk) kt.scale(dk_acc + t * D, 1.0f, dk.data + off + t * H, D, dk.accumulate);
         }
       }
     });

@@ -96,6 +96,19 @@ struct KernelTable {
   void (*softmax_grad_rows)(const float* P, float* dP, int64_t rows, int64_t cols, const float* d);
   // y = a ⊙ b
   void (*mul)(const float* a, const float* b, float* y, int64_t n);
+  // C[M, N] = alpha·op(A)·B + beta·C, single-threaded, for small products whose
+  // operands fit in cache (attention's tiles): A and B are read in place, no
+  // packing. op(A) = A ([M, K], lda) or Aᵀ (A is [K, M], lda); B is [K, N],
+  // ldb. Fastest when N is a multiple of 64 (AVX-512) or 16 (AVX2). Always
+  // fp32, whatever the precision of `gemm`. With beta == 0, C is not read.
+  void (*gemm_tile)(bool trans_a, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                    const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+  // dropout over rows that are `stride` apart in the Philox index: element
+  // (r, c) of x, y [rows, cols] uses index first + r·stride + c, as
+  // dropout(x + r·cols, y + r·cols, cols, …, first + r·stride) would. Several
+  // rows' random numbers are generated together, which short rows need to be fast.
+  void (*dropout_rows)(const float* x, float* y, int64_t rows, int64_t cols, float p, uint64_t seed,
+                       uint64_t stream, uint64_t first, uint64_t stride, bool acc);
 };
 
 enum class Isa { Scalar, Avx2, Avx512 };
