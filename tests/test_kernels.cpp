@@ -159,7 +159,8 @@ TEST_CASE("gemm matches a double reference across its blocking edges") {
   };
   for (Shape s : {Shape{15, 33, 767, 0}, Shape{13, 31, 768, 0}, Shape{29, 47, 769, 0}, Shape{7, 17, 1537, 0},
                   Shape{5, 3, 255, 0}, Shape{6, 16, 257, 0}, Shape{2, 2, 2, 0}, Shape{1, 65, 9, 0},
-                  Shape{231, 20, 40, 0}, Shape{20, 1539, 12, 0}, Shape{19, 37, 100, 1000}})
+                  Shape{231, 20, 40, 0}, Shape{20, 1539, 12, 0}, Shape{19, 37, 100, 1000}, Shape{9, 49, 100, 0},
+                  Shape{17, 97, 40, 0}, Shape{225, 1537, 20, 0}})
     check_gemm_layouts(t.gemm, s.M, s.N, s.K, s.pad, {{1.0f, 0.0f}, {-0.5f, 0.75f}});
 }
 
