@@ -33,16 +33,22 @@ print("%.0f" % (sum(r["tokens"] for r in rows) / sum(r["seconds"] for r in rows)
 # One rank per core: mpirun binds each rank to a core by default for -np 2.
 "${MPIRUN[@]}" -np 2 "$DNABERT" --threads 1 "${ARGS[@]}" --out "$OUT/r2t1" > "$OUT/r2t1.log" 2>&1
 grep -q ", 2 ranks" "$OUT/r2t1.log" || { echo "ERROR: the mpirun run did not run as 2 ranks:"; cat "$OUT/r2t1.log"; exit 1; }
+grep -h "gradient exchange" "$OUT/r2t1.log" | head -1
+# The same with the exchange after the backward pass (no overlap), for comparison.
+DNABERT_OVERLAP=0 "${MPIRUN[@]}" -np 2 "$DNABERT" --threads 1 "${ARGS[@]}" --out "$OUT/r2t1s" > "$OUT/r2t1s.log" 2>&1
 base=$(rate "$OUT/r1t1")
 echo "| ranks x threads | tokens/s | vs 1 x 1 |"
 echo "|---|---:|---:|"
-for run in r1t1 r1t2 r2t1; do
+for run in r1t1 r1t2 r2t1 r2t1s; do
   r=$(rate "$OUT/$run")
-  echo "| ${run:1:1} x ${run:3:1} | $r | $(python3 -c "print('%.2fx' % ($r / $base))") |"
+  label="${run:1:1} x ${run:3:1}"
+  [[ $run == r2t1 ]] && label="$label, exchange overlapped with backward"
+  [[ $run == r2t1s ]] && label="$label, exchange after backward (DNABERT_OVERLAP=0)"
+  echo "| $label | $r | $(python3 -c "print('%.2fx' % ($r / $base))") |"
 done
-for run in r1t2 r2t1; do
+for run in r1t2 r2t1 r2t1s; do
   cmp -s "$OUT/r1t1/model/model.safetensors" "$OUT/$run/model/model.safetensors" ||
     { echo "ERROR: $run wrote other weights than 1 x 1"; exit 1; }
 done
 echo
-echo "all three wrote byte-identical model.safetensors"
+echo "all four wrote byte-identical model.safetensors"

@@ -7,6 +7,7 @@
 #include "cli/progress.h"
 #include "engine/distributed.h"
 #include "engine/error.h"
+#include "engine/profile.h"
 #include "models/masking.h"
 #include "models/pretrain.h"
 
@@ -77,6 +78,12 @@ int run(PretrainArgs& a) {
                 res.last_eval.accuracy, res.last_eval.unigram_accuracy, res.last_eval.loss,
                 static_cast<long long>(res.last_eval.masked));
   std::printf("log: %s/log.jsonl, loss curve: %s/loss.svg\n", o.out.c_str(), o.out.c_str());
+  if (engine::profile::enabled()) {  // DNABERT_PROFILE=1: rank 0's wall time per region, whole run
+    std::fprintf(stderr, "profile (rank 0, whole run, wall time of the calling thread, inclusive):\n");
+    for (const auto& r : engine::profile::regions())
+      std::fprintf(stderr, "  %-28s %8llu calls %10.3f s\n", r.name.c_str(), static_cast<unsigned long long>(r.calls),
+                   r.seconds);
+  }
   return 0;
 }
 

@@ -1,11 +1,15 @@
 #include "engine/distributed.h"
 
 #include <algorithm>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
+#include <thread>
 
 #include "engine/error.h"
+#include "engine/profile.h"
 #include "engine/threads.h"
 
 #ifdef DNABERT_HAVE_MPI
@@ -18,8 +22,16 @@ namespace {
 
 constexpr int64_t kAddGrain = int64_t{1} << 16;
 
+// True on the gradient exchange thread, whose additions stay on that thread
+// (the OpenMP workers are busy with the backward pass).
+thread_local bool tls_serial = false;
+
 // a[i] += b[i]: elementwise, so the chunking cannot change a bit.
 void add_into(float* a, const float* b, int64_t n) {
+  if (tls_serial) {
+    for (int64_t i = 0; i < n; ++i) a[i] += b[i];
+    return;
+  }
   parallel_for(n, kAddGrain, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) a[i] += b[i];
   });
@@ -35,6 +47,7 @@ bool launched_by_mpirun() {
 #ifdef DNABERT_HAVE_MPI
 MPI_Comm g_comm = MPI_COMM_NULL;  // a duplicate of MPI_COMM_WORLD carrying our error handler
 int g_rank = 0, g_size = 1;
+bool g_serialized = false;  // MPI granted MPI_THREAD_SERIALIZED: another thread may make the calls
 
 // Instead of MPI's generic abort: say which rank saw what. The usual cause is
 // a peer that died (killed, out of memory) while this rank waited for it.
@@ -59,8 +72,11 @@ void finalize_at_exit() {
 void init() {
   if (g_comm != MPI_COMM_NULL || !launched_by_mpirun()) return;
   int provided = 0;
-  // Only the thread that called init talks to MPI; OpenMP workers never do.
-  MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided);
+  // One thread at a time talks to MPI: the main thread, or the gradient
+  // exchange thread while the main thread runs a backward pass (GradientSum);
+  // OpenMP workers never do.
+  MPI_Init_thread(nullptr, nullptr, MPI_THREAD_SERIALIZED, &provided);
+  g_serialized = provided >= MPI_THREAD_SERIALIZED;
   MPI_Comm_dup(MPI_COMM_WORLD, &g_comm);
   MPI_Errhandler handler;
   MPI_Comm_create_errhandler(on_mpi_error, &handler);
@@ -121,6 +137,7 @@ void gather_fold(float* d, int64_t len, std::vector<float>& all) {
 }
 #else
 constexpr int g_rank = 0, g_size = 1;
+constexpr bool g_serialized = false;
 // Several copies of a single-rank build would each believe they are rank 0 and write the same files.
 void init() {
   const char* n = std::getenv("OMPI_COMM_WORLD_SIZE");
@@ -232,13 +249,72 @@ void PairwiseSum::push(const float* x) {
 }
 
 void PairwiseSum::finish(float* last_and_total) {
+  fold_range(last_and_total, 0, n_);
+  clear();
+}
+
+void PairwiseSum::fold_range(float* last_and_total, int64_t lo, int64_t hi) const {
   // The stack's levels fall from bottom to top, so folding from the top first
   // merges the last leaf with its equal-size siblings, then the leftovers.
+  for (size_t e = stack_.size(); e-- > 0;) add_into(last_and_total + lo, stack_[e].buffer.f32() + lo, hi - lo);
+}
+
+void PairwiseSum::clear() {
   while (!stack_.empty()) {
-    add_into(last_and_total, stack_.back().buffer.f32(), n_);
     free_.push_back(std::move(stack_.back().buffer));
     stack_.pop_back();
   }
+}
+
+// The exchange thread: it takes chunks from the top of the buffer down, as
+// far as the backward pass has released them.
+struct GradientSum::Exchanger {
+  std::mutex mu;
+  std::condition_variable cv;
+  size_t released = 0;  // chunks [released, n) may be exchanged (their gradients are final)
+  size_t next = 0;      // chunks [next, n) are done; next - 1 is the one to do next
+  bool stop = false;
+  std::thread thread;
+};
+
+GradientSum::GradientSum(const ParamSet& params, std::vector<int64_t> splits)
+    : params_(params), sum_(params.numel()) {
+  bounds_.push_back(0);
+  std::sort(splits.begin(), splits.end());
+  for (int64_t s : splits)
+    if (s > bounds_.back() && s < params.numel()) bounds_.push_back(s);
+  bounds_.push_back(params.numel());
+  const char* env = std::getenv("DNABERT_OVERLAP");
+  const bool wanted = !(env && std::string(env) == "0");
+  if (g_size == 1 || !g_serialized || !wanted || bounds_.size() < 3) return;
+  exchanger_ = std::make_unique<Exchanger>();
+  const size_t chunks = bounds_.size() - 1;
+  exchanger_->released = exchanger_->next = chunks;
+  exchanger_->thread = std::thread([this] {
+    tls_serial = true;
+    Exchanger& ex = *exchanger_;
+    std::unique_lock<std::mutex> lock(ex.mu);
+    for (;;) {
+      ex.cv.wait(lock, [&] { return ex.stop || ex.next > ex.released; });
+      if (ex.stop) return;
+      const size_t chunk = ex.next - 1;
+      lock.unlock();
+      exchange(chunk);
+      lock.lock();
+      ex.next = chunk;
+      ex.cv.notify_all();
+    }
+  });
+}
+
+GradientSum::~GradientSum() {
+  if (!exchanger_) return;
+  {
+    std::lock_guard<std::mutex> lock(exchanger_->mu);
+    exchanger_->stop = true;
+  }
+  exchanger_->cv.notify_all();
+  exchanger_->thread.join();
 }
 
 void GradientSum::add() {
@@ -246,9 +322,46 @@ void GradientSum::add() {
   params_.zero_grad();
 }
 
+void GradientSum::exchange(size_t chunk) {
+  DNABERT_PROFILE_SCOPE("gradient.exchange_thread");
+  const int64_t lo = bounds_[chunk], hi = bounds_[chunk + 1];
+  float* g = params_.grads().f32();
+  sum_.fold_range(g, lo, hi);
+  allreduce_pairwise(g + lo, hi - lo);
+}
+
+std::function<void(int64_t)> GradientSum::ready_hook() {
+  if (!exchanger_) return {};
+  return [this](int64_t offset) {
+    // Release every chunk that starts at or above `offset`.
+    size_t c = bounds_.size() - 1;
+    while (c > 0 && bounds_[c - 1] >= offset) --c;
+    Exchanger& ex = *exchanger_;
+    std::lock_guard<std::mutex> lock(ex.mu);
+    if (c < ex.released) {
+      ex.released = c;
+      ex.cv.notify_all();
+    }
+  };
+}
+
 void GradientSum::finish() {
-  sum_.finish(params_.grads().f32());
-  allreduce_pairwise(params_.grads().f32(), params_.numel());
+  // With overlap, the part of the exchange the backward pass did not hide.
+  DNABERT_PROFILE_SCOPE("gradient.finish");
+  if (!exchanger_) {
+    sum_.finish(params_.grads().f32());
+    allreduce_pairwise(params_.grads().f32(), params_.numel());
+    return;
+  }
+  Exchanger& ex = *exchanger_;
+  std::unique_lock<std::mutex> lock(ex.mu);
+  ex.released = 0;
+  ex.cv.notify_all();
+  ex.cv.wait(lock, [&] { return ex.next == 0; });
+  // Ready for the next step.
+  ex.released = ex.next = bounds_.size() - 1;
+  lock.unlock();
+  sum_.clear();
 }
 
 }  // namespace dnabert::engine::dist

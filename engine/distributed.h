@@ -19,6 +19,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -69,6 +70,11 @@ class PairwiseSum {
   explicit PairwiseSum(int64_t n) : n_(n) {}
   void push(const float* x);
   void finish(float* last_and_total);
+  // finish() on elements [lo, hi) only, keeping the pushed vectors: call it on
+  // disjoint ranges covering [0, n) (from any one thread at a time), then
+  // clear(). Every element receives the additions finish() would give it.
+  void fold_range(float* last_and_total, int64_t lo, int64_t hi) const;
+  void clear();
 
  private:
   struct Entry {
@@ -86,15 +92,37 @@ class PairwiseSum {
 // micro-batch's gradient alone): add() for all but the last, which moves the
 // gradient aside and zeroes params.grads(); finish() after the last, which
 // leaves the global sum over every rank's micro-batches in params.grads().
+//
+// Overlap with the backward pass: the flat gradient buffer is cut at
+// `splits` (offsets, e.g. where each encoder layer's parameters start) into
+// chunks that every rank exchanges in the same order, the last chunk first.
+// Installed on the tape of this rank's last micro-batch, ready_hook() hands a
+// chunk to an exchange thread as soon as the backward pass has finished
+// writing it (Tape::mark_grads_ready_from), so the sums over ranks of the
+// upper layers run while the lower layers' gradients are computed; finish()
+// exchanges the rest and waits. The chunks change only which elements travel
+// together, never an element's additions, so the result is the same bits as
+// without overlap. Multi-rank jobs only, and only where MPI grants
+// MPI_THREAD_SERIALIZED; DNABERT_OVERLAP=0 turns it off.
 class GradientSum {
  public:
-  explicit GradientSum(const ParamSet& params) : params_(params), sum_(params.numel()) {}
+  GradientSum(const ParamSet& params, std::vector<int64_t> splits = {});
+  ~GradientSum();
+  GradientSum(const GradientSum&) = delete;
+  GradientSum& operator=(const GradientSum&) = delete;
   void add();
+  // For Tape::set_grads_ready_hook on the last micro-batch; empty when not overlapping.
+  std::function<void(int64_t)> ready_hook();
   void finish();
+  bool overlapping() const { return exchanger_ != nullptr; }
 
  private:
+  void exchange(size_t chunk);  // fold over micro-batches, then sum over ranks
   const ParamSet& params_;
   PairwiseSum sum_;
+  std::vector<int64_t> bounds_;  // chunk c is [bounds_[c], bounds_[c + 1])
+  struct Exchanger;
+  std::unique_ptr<Exchanger> exchanger_;
 };
 
 }  // namespace dnabert::engine::dist

@@ -19,6 +19,10 @@ void Tape::record(Tensor& out, BackwardFn backward) {
   nodes_.push_back(Node{std::move(meta), std::move(backward)});
 }
 
+void Tape::mark_grads_ready_from(int64_t offset) {
+  if (recording()) nodes_.push_back(Node{nullptr, nullptr, offset});
+}
+
 GradSink Tape::grad_sink(const Tensor& t) {
   const auto& meta = t.meta();
   if (!meta || !meta->requires_grad) return {};
@@ -43,6 +47,10 @@ void Tape::backward(const Tensor& output, const Tensor& grad_output) {
   for (int64_t i = 0; i < output.numel(); ++i) seed.data[i] = seed.accumulate ? seed.data[i] + g[i] : g[i];
   for (size_t i = nodes_.size(); i-- > 0;) {
     Node& node = nodes_[i];
+    if (!node.out) {  // a gradient-ready mark
+      if (grads_ready_) grads_ready_(node.ready_offset);
+      continue;
+    }
     if (node.out->grad.defined()) node.backward(node.out->grad);
     // Free what this node held: its saved inputs and its output's gradient.
     node.backward = nullptr;

@@ -54,6 +54,19 @@ class Tape {
   // i.e. the gradient of Σ grad_output ⊙ output.
   void backward(const Tensor& output, const Tensor& grad_output);
 
+  // Gradient-ready marks, for overlapping work with the backward pass (the
+  // gradient exchange across MPI ranks): a model calls
+  // mark_grads_ready_from(offset) in its forward pass just before the first op
+  // that reads the parameters stored from `offset` on in its flat gradient
+  // buffer, when no op recorded after the mark reads a parameter stored below
+  // `offset` except ones recorded before the mark too. When the backward pass
+  // reaches the mark, every op recorded after it has run, so the gradients from
+  // `offset` on are final, and the hook set by set_grads_ready_hook (if any)
+  // is called with `offset`. Marks cost nothing without a hook.
+  using GradsReadyFn = std::function<void(int64_t offset)>;
+  void set_grads_ready_hook(GradsReadyFn hook) { grads_ready_ = std::move(hook); }
+  void mark_grads_ready_from(int64_t offset);
+
   // Drops every recorded closure (and the activations they hold).
   void clear() { nodes_.clear(); }
 
@@ -62,12 +75,14 @@ class Tape {
 
  private:
   struct Node {
-    std::shared_ptr<AutogradMeta> out;
+    std::shared_ptr<AutogradMeta> out;  // null for a gradient-ready mark
     BackwardFn backward;
+    int64_t ready_offset = -1;  // a mark's offset
   };
   Arena* arena_;
   Mode mode_;
   std::vector<Node> nodes_;
+  GradsReadyFn grads_ready_;
 };
 
 }  // namespace dnabert::engine

@@ -147,6 +147,11 @@ Tensor Bert::encode(Tape& tape, const BertInputs& in, DropoutKey key, std::vecto
   const int NH = config_.num_attention_heads;
   for (int l = 0; l < static_cast<int>(layers_.size()); ++l) {
     const Layer& L = layers_[static_cast<size_t>(l)];
+    // Layers l.. and the heads are declared after layer l - 1 (bert.cpp's
+    // declare order) and read only from here on, except the decoder's tied
+    // word embeddings, stored first: their gradients are final once the
+    // backward pass gets back here.
+    tape.mark_grads_ready_from(params_.offset(L.q_w));
     // self-attention -> dense -> dropout -> residual + LayerNorm
     Tensor q = ops::linear(tape, x, p(L.q_w), p(L.q_b));
     Tensor k = ops::linear(tape, x, p(L.k_w), p(L.k_b));
@@ -161,6 +166,12 @@ Tensor Bert::encode(Tape& tape, const BertInputs& in, DropoutKey key, std::vecto
     if (all_layers) all_layers->push_back(x);
   }
   return x;
+}
+
+std::vector<int64_t> Bert::layer_offsets() const {
+  std::vector<int64_t> out;
+  for (const Layer& L : layers_) out.push_back(params_.offset(L.q_w));
+  return out;
 }
 
 Tensor Bert::mlm_logits(Tape& tape, const Tensor& hidden) const {

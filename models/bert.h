@@ -38,6 +38,9 @@ class Bert {
   explicit Bert(const BertConfig& config, Heads heads = Heads::MaskedLM);
 
   const BertConfig& config() const { return config_; }
+  // Where each encoder layer's parameters start in the flat buffers: the
+  // offsets encode() passes to Tape::mark_grads_ready_from.
+  std::vector<int64_t> layer_offsets() const;
   engine::ParamSet& params() { return params_; }
   const engine::ParamSet& params() const { return params_; }
   bool has_mlm_head() const { return heads_ == Heads::MaskedLM || heads_ == Heads::Both; }

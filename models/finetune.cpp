@@ -321,13 +321,18 @@ FinetuneResult finetune(const FinetuneOptions& o, const FinetuneCallbacks& cb_al
   int64_t step = 0;
   Evaluation best_eval;
   io::Batch b;
-  engine::dist::GradientSum gradient(params);
+  engine::dist::GradientSum gradient(params, model.layer_offsets());
+  if (engine::dist::size() > 1)
+    say(gradient.overlapping() ? "gradient exchange: overlapped with the backward pass, layer by layer"
+                               : "gradient exchange: after the backward pass");
   // The loss of rows `rows` of a batch of `batch_rows`, backpropagated with
   // the weight rows/batch_rows (the shards' losses add up to the batch mean).
-  auto shard_loss = [&](std::span<const size_t> rows, size_t batch_rows, uint64_t dropout_counter) {
+  auto shard_loss = [&](std::span<const size_t> rows, size_t batch_rows, uint64_t dropout_counter, bool last) {
     batcher.make_batch(rows, b);
     const int64_t B = static_cast<int64_t>(b.B), T = static_cast<int64_t>(b.T);
     engine::Tape tape(arena);
+    // This rank's last shard: its gradients go to the other ranks while its backward pass runs.
+    if (last) tape.set_grads_ready_hook(gradient.ready_hook());
     BertInputs in{Tensor::from_ints({B, T}, b.input_ids, &arena), Tensor::from_ints({B, T}, b.token_types, &arena),
                   Tensor::from_ints({B, T}, b.attention_mask, &arena)};
     const DropoutKey key{o.seed, dropout_counter};
@@ -357,7 +362,8 @@ FinetuneResult finetune(const FinetuneOptions& o, const FinetuneCallbacks& cb_al
       for (int s = first_shard; s < end_shard; ++s) {
         const size_t r0 = rows.size() * s / shards, r1 = rows.size() * (s + 1) / shards;
         if (r1 > r0)
-          losses[s] = shard_loss(std::span(rows).subspan(r0, r1 - r0), rows.size(), step * shards + s);
+          losses[s] = shard_loss(std::span(rows).subspan(r0, r1 - r0), rows.size(), step * shards + s,
+                                 s + 1 == end_shard);
         if (s + 1 < end_shard) gradient.add();
       }
       gradient.finish();

@@ -296,7 +296,10 @@ PretrainResult pretrain(const PretrainOptions& o, const PretrainCallbacks& cb_al
   say("model: " + std::to_string(params.numel()) + " parameters; training steps " + std::to_string(step) + " -> " +
       std::to_string(o.steps));
   if (cb.on_start) cb.on_start(step, o.steps);
-  engine::dist::GradientSum gradient(params);
+  engine::dist::GradientSum gradient(params, model.layer_offsets());
+  if (engine::dist::size() > 1)
+    say(gradient.overlapping() ? "gradient exchange: overlapped with the backward pass, layer by layer"
+                               : "gradient exchange: after the backward pass");
   // This rank's label counts since the last sync (summed over ranks when needed).
   std::vector<int64_t> unigram_new(unigram.size(), 0);
   auto sync_unigram = [&] {
@@ -321,6 +324,8 @@ PretrainResult pretrain(const PretrainOptions& o, const PretrainCallbacks& cb_al
       for (int32_t l : b.labels)
         if (l != kIgnoreLabel) ++unigram_new[static_cast<size_t>(l)];
       engine::Tape tape(arena);
+      // This rank's last micro-batch: its gradients go to the other ranks while its backward pass runs.
+      if (micro + 1 == first_micro + per_rank) tape.set_grads_ready_hook(gradient.ready_hook());
       Tensor hidden = model.encode(tape, to_inputs(b, arena), {o.seed, key});
       Tensor loss = model.mlm_loss(tape, hidden, Tensor::from_ints({b.B, b.T}, b.labels, &arena));
       totals[static_cast<size_t>(micro)] = loss.to_vector()[0];

@@ -18,8 +18,16 @@ same() {  # same FILE_A FILE_B WHAT
 "$dnabert" "${args[@]}" "${accum[@]}" --out one > one.log 2>&1 || { cat one.log; exit 1; }
 "${launch2[@]}" "$dnabert" "${args[@]}" "${accum[@]}" --out two > two.log 2>&1 || { cat two.log; exit 1; }
 grep -q "2 ranks" two.log || { echo "FAIL: the 2-rank run did not run as 2 ranks"; cat two.log; exit 1; }
+grep -q "gradient exchange: overlapped with the backward pass" two.log ||
+  { echo "FAIL: the 2-rank run did not overlap its gradient exchange"; cat two.log; exit 1; }
+# The exchange after the backward pass instead (DNABERT_OVERLAP=0): the same bits again.
+DNABERT_OVERLAP=0 "${launch2[@]}" "$dnabert" "${args[@]}" "${accum[@]}" --out two_serial > two_serial.log 2>&1 ||
+  { cat two_serial.log; exit 1; }
+grep -q "gradient exchange: after the backward pass" two_serial.log ||
+  { echo "FAIL: DNABERT_OVERLAP=0 did not turn the overlap off"; cat two_serial.log; exit 1; }
 for f in checkpoint-2/model.safetensors checkpoint-2/optimizer.safetensors model/model.safetensors; do
-  same one/$f two/$f "1 rank = 2 ranks: $f"
+  same one/$f two/$f "1 rank = 2 ranks (overlapped exchange): $f"
+  same one/$f two_serial/$f "1 rank = 2 ranks (exchange after the backward pass): $f"
 done
 # Only rank 0 logs: one line per step and per evaluation, with the same losses.
 untimed() { sed 's/"seconds":[^,}]*//' "$1"; }
