@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -83,6 +84,10 @@ void init() {
   MPI_Comm_set_errhandler(g_comm, handler);
   MPI_Comm_rank(g_comm, &g_rank);
   MPI_Comm_size(g_comm, &g_size);
+  // A peer that dies closes its sockets; a write to one must come back as an
+  // MPI error (our handler names the cause and aborts the job), not as a
+  // SIGPIPE that kills this rank silently and makes mpirun blame it.
+  if (g_size > 1) std::signal(SIGPIPE, SIG_IGN);
   std::atexit(finalize_at_exit);
 }
 
