@@ -9,8 +9,12 @@ args=(--threads 1 pretrain --fasta "$src/tests/data/genomes/lambda_phage.fa.gz" 
       --save-every 3 --keep-last 2 --eval-batches 0 --seed 9)
 "${launch2[@]}" "$dnabert" "${args[@]}" --out run > run.log 2>&1 &
 job=$!
-for _ in $(seq 600); do [[ -d run/checkpoint-6 ]] && break; sleep 0.1; done
-[[ -d run/checkpoint-6 ]] || { echo "FAIL: no checkpoint-6 within 60 s"; kill "$job"; cat run.log; exit 1; }
+for _ in $(seq 900); do
+  [[ -d run/checkpoint-6 ]] && break
+  kill -0 "$job" 2> /dev/null || { echo "FAIL: the 2-rank job ended before checkpoint-6"; cat run.log; exit 1; }
+  sleep 0.1
+done
+[[ -d run/checkpoint-6 ]] || { echo "FAIL: no checkpoint-6 within 90 s"; kill "$job"; cat run.log; exit 1; }
 victim=$(ps -o pid= --ppid "$job" | tail -1)
 kill -9 $victim
 status=0
