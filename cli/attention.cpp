@@ -105,9 +105,7 @@ int run(const AttentionArgs& a) {
   std::printf("wrote %s: float32 [%lld, %lld]%s\n", a.out.c_str(), static_cast<long long>(done),
               static_cast<long long>(width),
               a.plot > 0 ? (", heatmaps " + stem_of(a.out) + "_<i>.svg").c_str() : "");
-  if (truncated)
-    std::fprintf(stderr, "attention: %lld sequences were longer than %d tokens and were truncated\n",
-                 static_cast<long long>(truncated), T);
+  warn_truncated("attention", truncated, T);
   return 0;
 }
 

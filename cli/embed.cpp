@@ -103,9 +103,7 @@ int run(const EmbedArgs& a) {
   npy.close();
   std::printf("wrote %s: %lld sequences, shape [%lld%s, %d]\n", a.out.c_str(), static_cast<long long>(done),
               static_cast<long long>(done), none ? (", " + std::to_string(T)).c_str() : "", H);
-  if (truncated)
-    std::fprintf(stderr, "embed: %lld sequences were longer than %d tokens and were truncated\n",
-                 static_cast<long long>(truncated), T);
+  warn_truncated("embed", truncated, T);
   return 0;
 }
 

@@ -26,6 +26,12 @@ size_t resident_bytes() {
   return pages_resident * static_cast<size_t>(sysconf(_SC_PAGESIZE));
 }
 
+void warn_truncated(const char* command, int64_t count, int max_tokens) {
+  if (count > 0)
+    std::fprintf(stderr, "%s: %lld sequences were longer than %d tokens and were truncated\n", command,
+                 static_cast<long long>(count), max_tokens);
+}
+
 std::string format_bytes(double b) {
   const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
   int u = 0;

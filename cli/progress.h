@@ -33,5 +33,7 @@ std::string format_duration(double seconds);
 size_t resident_bytes();
 // "1.2 GiB"
 std::string format_bytes(double bytes);
+// To stderr, if count > 0: "<command>: N sequences were longer than T tokens and were truncated".
+void warn_truncated(const char* command, int64_t count, int max_tokens);
 
 }  // namespace dnabert::cli
