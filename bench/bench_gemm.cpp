@@ -151,8 +151,24 @@ int main(int argc, char** argv) {
 
   std::vector<Case> cases;
   // Linear layers: rows × out × in.
-  for (auto [rows, out, in] : {std::array<int64_t, 3>{4096, 768, 768}, {4096, 3072, 768}, {4096, 768, 3072},
-                              {4096, 4101, 768}}) {
+  // BENCH_GEMM_LINEAR="4096x512x512,4096x2048x512" replaces the BERT-base linear shapes (rows x out x in).
+  std::vector<std::array<int64_t, 3>> linear_shapes = {{4096, 768, 768}, {4096, 3072, 768}, {4096, 768, 3072},
+                                                       {4096, 4101, 768}};
+  if (const char* env = std::getenv("BENCH_GEMM_LINEAR")) {
+    linear_shapes.clear();
+    for (std::string rest = env; !rest.empty();) {
+      const size_t comma = rest.find(',');
+      const std::string one = rest.substr(0, comma);
+      rest = comma == std::string::npos ? "" : rest.substr(comma + 1);
+      long long r = 0, o = 0, i = 0;
+      if (std::sscanf(one.c_str(), "%lldx%lldx%lld", &r, &o, &i) != 3 || r <= 0 || o <= 0 || i <= 0) {
+        std::fprintf(stderr, "bench_gemm: BENCH_GEMM_LINEAR: '%s' is not ROWSxOUTxIN\n", one.c_str());
+        return 2;
+      }
+      linear_shapes.push_back({r, o, i});
+    }
+  }
+  for (auto [rows, out, in] : linear_shapes) {
     const std::string s = std::to_string(rows) + "x" + std::to_string(out) + "x" + std::to_string(in);
     cases.push_back({s, "fwd x·Wᵀ", false, true, 1, rows, out, in, in, in, out, 1, {}, {}});
     cases.push_back({s, "dx = dy·W", false, false, 1, rows, in, out, out, in, in, 1, {}, {}});

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <cstdlib>
+#include <immintrin.h>
 #include <xsimd/xsimd.hpp>
 
 #include "ops/kernels/kernels.h"

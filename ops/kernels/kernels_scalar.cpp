@@ -34,6 +34,7 @@ inline F vlog1p(F x) { return F(__builtin_log1pf(x.v)); }
 inline F vmax(F a, F b) { return F(a.v > b.v ? a.v : b.v); }
 inline F vabs(F x) { return F(__builtin_fabsf(x.v)); }
 inline float vhadd(F x) { return x.v; }
+inline float vhmax(F x) { return x.v; }
 constexpr bool kHasLaneTranspose = false;  // one lane: the GEMM packs element by element
 inline void lane_transpose4(F*) {}
 
