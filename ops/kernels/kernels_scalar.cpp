@@ -28,13 +28,13 @@ struct F {
 constexpr const char* kIsaName = "scalar";
 inline F vfma(F a, F b, F c) { return F(a.v * b.v + c.v); }  // no FMA unit on baseline x86-64
 inline F vexp(F x) { return F(__builtin_expf(x.v)); }
-inline F verf(F x) { return F(__builtin_erff(x.v)); }
 inline F vtanh(F x) { return F(__builtin_tanhf(x.v)); }
 inline F vlog1p(F x) { return F(__builtin_log1pf(x.v)); }
 inline F vmax(F a, F b) { return F(a.v > b.v ? a.v : b.v); }
 inline F vabs(F x) { return F(__builtin_fabsf(x.v)); }
 inline float vhadd(F x) { return x.v; }
 inline float vhmax(F x) { return x.v; }
+inline F vselect_neg(F x, F a, F b) { return x.v < 0.0f ? a : b; }
 constexpr bool kHasLaneTranspose = false;  // one lane: the GEMM packs element by element
 inline void lane_transpose4(F*) {}
 
