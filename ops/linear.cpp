@@ -29,12 +29,16 @@ LinearDims check_linear(const char* op, const Tensor& x, const Tensor& w, const 
   return {x.numel() / (in ? in : 1), in, out};
 }
 
-// y[rows, out] = x · wᵀ (no bias), shaped as x with its last dimension `out`.
-Tensor linear_product(Tape& tape, const Tensor& x, const Tensor& w, const LinearDims& d) {
+// y[rows, out] = x · wᵀ, shaped as x with its last dimension `out`; with a
+// bias (only when the table has gemm_bias) y = x · wᵀ + b in the same pass.
+Tensor linear_product(Tape& tape, const Tensor& x, const Tensor& w, const LinearDims& d, const float* bias) {
   Dims yshape = x.shape();
   yshape[yshape.size() - 1] = d.out;
   Tensor y = Tensor::empty(yshape, &tape.arena());
-  K().gemm(false, true, d.rows, d.out, d.in, 1.0f, x.f32(), d.in, w.f32(), d.in, 0.0f, y.f32(), d.out);
+  if (bias)
+    K().gemm_bias(false, true, d.rows, d.out, d.in, x.f32(), d.in, w.f32(), d.in, bias, y.f32(), d.out, nullptr);
+  else
+    K().gemm(false, true, d.rows, d.out, d.in, 1.0f, x.f32(), d.in, w.f32(), d.in, 0.0f, y.f32(), d.out);
   return y;
 }
 
@@ -57,13 +61,39 @@ void bias_grad(Tape& tape, const GradSink& db, const LinearDims& d, ChunkFn chun
   reduce_rows_fixed(tape, d.rows, d.out, db.data, chunk);
 }
 
+// linear_gelu's backward: dpre = dy ⊙ GELU'(pre), the bias gradient in the
+// same pass, then the linear layer's two GEMMs.
+void record_linear_gelu_backward(Tape& tape, const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& pre,
+                                 Tensor& y, const LinearDims& d) {
+  tape.record(y, [&tape, x, w, b, pre, d](const Tensor& dy) {
+    DNABERT_PROFILE_SCOPE("linear_gelu.bwd");
+    const auto& k = K();
+    Tensor dpre = Tensor::empty(pre.shape(), &tape.arena());
+    const float *pp = pre.f32(), *g = dy.f32();
+    float* dp = dpre.f32();
+    GradSink db = tape.grad_sink(b);
+    if (db) {
+      // GELU's backward and the bias gradient in one pass over dy.
+      bias_grad(tape, db, d, [&](int64_t r0, int64_t r1, float* part) {
+        k.gelu_bwd_bias(pp + r0 * d.out, g + r0 * d.out, dp + r0 * d.out, r1 - r0, d.out, part);
+      });
+    } else {
+      engine::parallel_for(d.rows, row_grain(d.out), [&](int64_t r0, int64_t r1) {
+        k.gelu_bwd_bias(pp + r0 * d.out, g + r0 * d.out, dp + r0 * d.out, r1 - r0, d.out, nullptr);
+      });
+    }
+    linear_backward_gemms(tape, x, w, dp, d);
+  });
+}
+
 }  // namespace
 
 Tensor linear(Tape& tape, const Tensor& x, const Tensor& w, const Tensor& b) {
   DNABERT_PROFILE_SCOPE("linear.fwd");
   const LinearDims d = check_linear("linear", x, w, b);
-  Tensor y = linear_product(tape, x, w, d);
-  if (b.defined()) {
+  const bool fused = b.defined() && K().gemm_bias;
+  Tensor y = linear_product(tape, x, w, d, fused ? b.f32() : nullptr);
+  if (b.defined() && !fused) {
     const auto& k = K();
     const float* bp = b.f32();
     float* yp = y.f32();
@@ -91,7 +121,21 @@ Tensor linear_gelu(Tape& tape, const Tensor& x, const Tensor& w, const Tensor& b
   if (!b.defined()) fail(op, "needs a bias");
   const bool grad = tape.needs_grad({&x, &w, &b});
   // pre = x·wᵀ + b is kept for the backward pass; at inference GELU overwrites it.
-  Tensor pre = linear_product(tape, x, w, d);
+  const auto& kt = K();
+  if (kt.gemm_bias) {
+    // Bias and GELU in the GEMM's epilogue; at inference GELU is written in
+    // place of pre (act = C).
+    Dims yshape = x.shape();
+    yshape[yshape.size() - 1] = d.out;
+    Tensor pre = Tensor::empty(yshape, &tape.arena());
+    Tensor y_grad = grad ? Tensor::empty(yshape, &tape.arena()) : Tensor();
+    kt.gemm_bias(false, true, d.rows, d.out, d.in, x.f32(), d.in, w.f32(), d.in, b.f32(), pre.f32(), d.out,
+                 grad ? y_grad.f32() : pre.f32());
+    if (!grad) return pre;
+    record_linear_gelu_backward(tape, x, w, b, pre, y_grad, d);
+    return y_grad;
+  }
+  Tensor pre = linear_product(tape, x, w, d, nullptr);
   Tensor y = grad ? Tensor::empty(pre.shape(), &tape.arena()) : pre;
   {
     const auto& k = K();
@@ -101,27 +145,7 @@ Tensor linear_gelu(Tape& tape, const Tensor& x, const Tensor& w, const Tensor& b
       k.bias_gelu_fwd(pp + r0 * d.out, bp, yp + r0 * d.out, r1 - r0, d.out);
     });
   }
-  if (grad) {
-    tape.record(y, [&tape, x, w, b, pre, d](const Tensor& dy) {
-      DNABERT_PROFILE_SCOPE("linear_gelu.bwd");
-      const auto& k = K();
-      Tensor dpre = Tensor::empty(pre.shape(), &tape.arena());
-      const float *pp = pre.f32(), *g = dy.f32();
-      float* dp = dpre.f32();
-      GradSink db = tape.grad_sink(b);
-      if (db) {
-        // GELU's backward and the bias gradient in one pass over dy.
-        bias_grad(tape, db, d, [&](int64_t r0, int64_t r1, float* part) {
-          k.gelu_bwd_bias(pp + r0 * d.out, g + r0 * d.out, dp + r0 * d.out, r1 - r0, d.out, part);
-        });
-      } else {
-        engine::parallel_for(d.rows, row_grain(d.out), [&](int64_t r0, int64_t r1) {
-          k.gelu_bwd_bias(pp + r0 * d.out, g + r0 * d.out, dp + r0 * d.out, r1 - r0, d.out, nullptr);
-        });
-      }
-      linear_backward_gemms(tape, x, w, dp, d);
-    });
-  }
+  if (grad) record_linear_gelu_backward(tape, x, w, b, pre, y, d);
   return y;
 }
 

@@ -6,6 +6,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <initializer_list>
 #include <utility>
@@ -241,6 +242,44 @@ TEST_CASE("gemm_tile and gemm give the same bits on attention's tiles") {
     t.gemm(ta, false, 64, 64, 64, 1.0f, A.data(), 64, B.data(), 64, 1.0f, C1.data(), 64);
     t.gemm_tile(ta, 64, 64, 64, 1.0f, A.data(), 64, B.data(), 64, 1.0f, C2.data(), 64);
     CHECK(std::memcmp(C1.data(), C2.data(), C1.size() * sizeof(float)) == 0);
+  }
+}
+
+TEST_CASE("gemm_bias gives the bits of gemm then add_bias or bias_gelu_fwd, on every ISA") {
+  for (k::Isa isa : k::supported_isas()) {
+    const k::KernelTable& t = isa == k::Isa::Avx512 ? k::avx512_table()
+                              : isa == k::Isa::Avx2 ? k::avx2_table()
+                                                    : k::scalar_table();
+    CAPTURE(t.isa);
+    REQUIRE((t.gemm_bias != nullptr));
+    // Partial row and column tiles, one and several K slices, K = 0, and a
+    // product big enough to run on 2 threads.
+    for (auto [M, N, K] : {std::array<int64_t, 3>{1, 1, 1}, {15, 33, 7}, {29, 70, 1000}, {64, 17, 0}, {300, 200, 2000}}) {
+      CAPTURE(M);
+      CAPTURE(N);
+      CAPTURE(K);
+      for (bool tb : {false, true}) {
+        auto a = randn(static_cast<size_t>(M * std::max<int64_t>(K, 1)), 90);
+        auto b = randn(static_cast<size_t>(N * std::max<int64_t>(K, 1)), 91);
+        auto bias = randn(static_cast<size_t>(N), 92);
+        const int64_t ldb = tb ? K : N;
+        std::vector<float> want(M * N, 7.0f), want_act(M * N), got(M * N, 7.0f), got_act(M * N, 5.0f);
+        t.gemm(false, tb, M, N, K, 1.0f, a.data(), K, b.data(), ldb, 0.0f, want.data(), N);
+        std::vector<float> pre = want;
+        t.add_bias(want.data(), bias.data(), M, N);
+        t.bias_gelu_fwd(pre.data(), bias.data(), want_act.data(), M, N);
+        CHECK(pre == want);
+        t.gemm_bias(false, tb, M, N, K, a.data(), K, b.data(), ldb, bias.data(), got.data(), N, nullptr);
+        CHECK(got == want);
+        std::fill(got.begin(), got.end(), 7.0f);
+        t.gemm_bias(false, tb, M, N, K, a.data(), K, b.data(), ldb, bias.data(), got.data(), N, got_act.data());
+        CHECK(got == want);
+        CHECK(got_act == want_act);
+        // act == C: only the GELU is kept.
+        t.gemm_bias(false, tb, M, N, K, a.data(), K, b.data(), ldb, bias.data(), got.data(), N, got.data());
+        CHECK(got == want_act);
+      }
+    }
   }
 }
 

@@ -18,6 +18,7 @@ std::atomic<int> g_precision{-1};
 KernelTable with_gemm(const KernelTable& t, GemmFn gemm) {
   KernelTable r = t;
   r.gemm = gemm;
+  r.gemm_bias = nullptr;  // the fused epilogue belongs to the native fp32 gemm
   return r;
 }
 

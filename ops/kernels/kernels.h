@@ -21,6 +21,14 @@ struct KernelTable {
   void (*gemm)(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
 
+  // C[M,N] = op(A)·op(B) + bias[None, :] (bias not null), and if act is not
+  // null act = GELU(C) (ld = ldc; act == C stores only the GELU). Bit-identical
+  // to gemm(alpha 1, beta 0) then add_bias or bias_gelu_fwd, in one pass.
+  // Null in tables whose gemm is not the native fp32 one (oneDNN, bf16):
+  // callers then run gemm and the separate pass.
+  void (*gemm_bias)(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+                    const float* B, int64_t ldb, const float* bias, float* C, int64_t ldc, float* act);
+
   // y = a + b
   void (*add)(const float* a, const float* b, float* y, int64_t n);
   // y (+)= s * x
