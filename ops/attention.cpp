@@ -125,7 +125,7 @@ Tensor attention(Tape& tape, const Tensor& q, const Tensor& k, const Tensor& v, 
       const int64_t b = bh / NH, h = bh % NH, off = b * T * H + h * s.D, D = s.D;
       const float* mask_b = pmask ? pmask + b * T : nullptr;
       float *k_t = tls.kt.get(D * T), *vc = tls.vc.get(T * D), *qs = tls.qs.get(kTile * D),
-            *Oacc = tls.o.get(kTile * D), *S = tls.S.get(kTile * kTile), *P = tls.P.get(kTile * kTile),
+            *Oacc = tls.o.get(kTile * D), *S = tls.S.get(kTile * kTile),
             *m = tls.small.get(3 * kTile), *l = m + kTile, *alpha = l + kTile;
       head_transpose_tiled(pk + off, T, H, D, k_t);
       head_copy(pv + off, T, H, D, vc);
@@ -141,6 +141,8 @@ Tensor attention(Tape& tape, const Tensor& q, const Tensor& k, const Tensor& v, 
         for (int64_t j0 = 0; j0 < T; j0 += kTile) {
           const int64_t cols = std::min(kTile, T - j0);
           score_tile(kt, s, qs, k_t, mask_b, j0, rows, cols, S);
+          // P overwrites S in place: one 16 KB tile less in L1.
+          float* P = S;
           kt.online_softmax(S, P, rows, cols, m, l, alpha);
           if (drop)
             kt.dropout_rows(P, P, rows, cols, dropout_p, seed, stream,

@@ -97,6 +97,7 @@ struct KernelTable {
   // One online-softmax step of flash attention, per row r of the score tile S:
   // m' = max(m[r], max_j S[r, j]), alpha[r] = e^(m[r] - m') (0 when m[r] = -inf),
   // P[r, :] = e^(S[r, :] - m'), l[r] = alpha[r]·l[r] + Σ_j P[r, j], m[r] = m'.
+  // P may be S (in place).
   void (*online_softmax)(const float* S, float* P, int64_t rows, int64_t cols, float* m, float* l, float* alpha);
   // P[r, :] = e^(S[r, :] - shift[r]) (attention's backward: probabilities from the saved log-sum-exp)
   void (*exp_shifted)(const float* S, float* P, int64_t rows, int64_t cols, const float* shift);
