@@ -20,8 +20,8 @@ Tensor additive_mask(Tape& tape, const Tensor& m) {
 }
 
 // Flash-style attention (tiled, online softmax): no T×T buffer is ever
-// materialised. Per head, query tiles of kTile rows sweep key tiles of kTile
-// columns, keeping per query row a running maximum m, a running sum l and an
+// materialised. Per head, query tiles of kTile rows sweep key tiles of
+// kKeyTile columns (forward) or kTile columns (backward), keeping per query row a running maximum m, a running sum l and an
 // unnormalised output O (one exp per score):
 //   S = (q·scale) kᵀ + mask,  m' = max(m, rowmax S),  P = exp(S - m'),
 //   l' = e^(m - m')·l + rowsum P,  O' = e^(m - m')·O + dropout(P) v,
@@ -36,6 +36,10 @@ Tensor additive_mask(Tape& tape, const Tensor& m) {
 namespace {
 
 constexpr int64_t kTile = 64;
+// The forward pass's key tiles are twice as wide: the per-row work of the
+// online softmax and the rescale of O happen half as often (measured 4%
+// faster per score than 64-wide tiles, without dropout).
+constexpr int64_t kKeyTile = 128;
 
 struct AttentionShape {
   int64_t B, T, H, NH, D;
@@ -63,13 +67,13 @@ void head_copy(const float* x, int64_t T, int64_t H, int64_t D, float* rows) {
   for (int64_t t = 0; t < T; ++t) std::copy(x + t * H, x + t * H + D, rows + t * D);
 }
 
-// The head's rows transposed tile by tile: key tile j0 (cols = min(kTile,
+// The head's rows transposed tile by tile: key tile j0 (cols = min(tile,
 // T - j0) keys) becomes a contiguous [D, cols] block at out + j0·D. A plain
 // [D, T] transpose would put a tile's D rows 4·T bytes apart; with T = 512
 // they fall into 8 of L1's 64 sets and the tile product runs ~20% slower.
-void head_transpose_tiled(const float* x, int64_t T, int64_t H, int64_t D, float* out) {
-  for (int64_t j0 = 0; j0 < T; j0 += kTile) {
-    const int64_t cols = std::min(kTile, T - j0);
+void head_transpose_tiled(const float* x, int64_t T, int64_t H, int64_t D, int64_t tile, float* out) {
+  for (int64_t j0 = 0; j0 < T; j0 += tile) {
+    const int64_t cols = std::min(tile, T - j0);
     float* blk = out + j0 * D;
     for (int64_t t = 0; t < cols; ++t) {
       const float* src = x + (j0 + t) * H;
@@ -78,8 +82,19 @@ void head_transpose_tiled(const float* x, int64_t T, int64_t H, int64_t D, float
   }
 }
 
+// True when batch row b of the additive mask is all zeros (no padding, or
+// no mask): adding it changes no result, so the tiles skip it.
+bool unpadded(const float* mask, int64_t b, int64_t T) {
+  if (!mask) return true;
+  const float* m = mask + b * T;
+  for (int64_t t = 0; t < T; ++t)
+    if (m[t] != 0.0f) return false;
+  return true;
+}
+
 // S tile [rows, cols] = qs[rows, D] · kᵀ[:, j0 : j0 + cols] + mask[j0 : j0 + cols],
-// k_t the head's keys from head_transpose_tiled.
+// k_t the head's keys from head_transpose_tiled with tiles of cols keys (the
+// last may be narrower); mask_b null when the row has no padding.
 void score_tile(const kernels::KernelTable& kt, const AttentionShape& s, const float* qs, const float* k_t,
                 const float* mask_b, int64_t j0, int64_t rows, int64_t cols, float* S) {
   kt.gemm_tile(false, rows, cols, s.D, 1.0f, qs, s.D, k_t + j0 * s.D, cols, 0.0f, S, cols);
@@ -123,11 +138,11 @@ Tensor attention(Tape& tape, const Tensor& q, const Tensor& k, const Tensor& v, 
 #pragma omp parallel for schedule(static)
     for (int64_t bh = 0; bh < B * NH; ++bh) {
       const int64_t b = bh / NH, h = bh % NH, off = b * T * H + h * s.D, D = s.D;
-      const float* mask_b = pmask ? pmask + b * T : nullptr;
+      const float* mask_b = unpadded(pmask, b, T) ? nullptr : pmask + b * T;
       float *k_t = tls.kt.get(D * T), *vc = tls.vc.get(T * D), *qs = tls.qs.get(kTile * D),
-            *Oacc = tls.o.get(kTile * D), *S = tls.S.get(kTile * kTile),
+            *Oacc = tls.o.get(kTile * D), *S = tls.S.get(kTile * kKeyTile),
             *m = tls.small.get(3 * kTile), *l = m + kTile, *alpha = l + kTile;
-      head_transpose_tiled(pk + off, T, H, D, k_t);
+      head_transpose_tiled(pk + off, T, H, D, kKeyTile, k_t);
       head_copy(pv + off, T, H, D, vc);
       for (int64_t i0 = 0; i0 < T; i0 += kTile) {
         const int64_t rows = std::min(kTile, T - i0);
@@ -138,17 +153,18 @@ Tensor attention(Tape& tape, const Tensor& q, const Tensor& k, const Tensor& v, 
           l[r] = 0.0f;
         }
         std::fill(Oacc, Oacc + rows * D, 0.0f);
-        for (int64_t j0 = 0; j0 < T; j0 += kTile) {
-          const int64_t cols = std::min(kTile, T - j0);
+        for (int64_t j0 = 0; j0 < T; j0 += kKeyTile) {
+          const int64_t cols = std::min(kKeyTile, T - j0);
           score_tile(kt, s, qs, k_t, mask_b, j0, rows, cols, S);
-          // P overwrites S in place: one 16 KB tile less in L1.
+          // P overwrites S in place: one tile less in L1.
           float* P = S;
           kt.online_softmax(S, P, rows, cols, m, l, alpha);
           if (drop)
             kt.dropout_rows(P, P, rows, cols, dropout_p, seed, stream,
                             first + static_cast<uint64_t>((bh * T + i0) * T + j0), static_cast<uint64_t>(T), false);
-          if (j0 > 0)
-            for (int64_t r = 0; r < rows; ++r) kt.scale(Oacc + r * D, alpha[r], Oacc + r * D, D, false);
+          if (j0 > 0)  // O·1 = O: rows whose maximum did not move are left alone
+            for (int64_t r = 0; r < rows; ++r)
+              if (alpha[r] != 1.0f) kt.scale(Oacc + r * D, alpha[r], Oacc + r * D, D, false);
           kt.gemm_tile(false, rows, D, cols, 1.0f, P, cols, vc + j0 * D, D, 1.0f, Oacc, D);
         }
         // Oacc holds Σ_j e^(S_j - m) dropout(v_j); the softmax's denominator is l e^m.
@@ -173,7 +189,7 @@ Tensor attention(Tape& tape, const Tensor& q, const Tensor& k, const Tensor& v, 
 #pragma omp parallel for schedule(static)
       for (int64_t bh = 0; bh < B * NH; ++bh) {
         const int64_t b = bh / NH, h = bh % NH, off = b * T * H + h * D;
-        const float* mask_b = pmask ? pmask + b * T : nullptr;
+        const float* mask_b = unpadded(pmask, b, T) ? nullptr : pmask + b * T;
         float *k_t = tls.kt.get(D * T), *v_t = tls.vt.get(D * T), *kc = tls.kc.get(T * D),
               *qs = tls.qs.get(kTile * D), *dOc = tls.dO.get(kTile * D), *S = tls.S.get(kTile * kTile),
               *P = tls.P.get(kTile * kTile), *Pd = tls.Pd.get(kTile * kTile), *dP = tls.dP.get(kTile * kTile),
@@ -184,8 +200,8 @@ Tensor attention(Tape& tape, const Tensor& q, const Tensor& k, const Tensor& v, 
         std::fill(dk_acc, dk_acc + T * D, 0.0f);
         std::fill(dv_acc, dv_acc + T * D, 0.0f);
         head_copy(pk + off, T, H, D, kc);
-        head_transpose_tiled(pk + off, T, H, D, k_t);
-        head_transpose_tiled(pv + off, T, H, D, v_t);
+        head_transpose_tiled(pk + off, T, H, D, kTile, k_t);
+        head_transpose_tiled(pv + off, T, H, D, kTile, v_t);
         for (int64_t i0 = 0; i0 < T; i0 += kTile) {
           const int64_t rows = std::min(kTile, T - i0);
           const float* L = pl + bh * T + i0;

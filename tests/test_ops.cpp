@@ -271,10 +271,11 @@ TEST_CASE("attention with an additive padding mask") {
       {q, k, v}));
 }
 
-TEST_CASE("attention over several 64-wide tiles, with a fully padded key tile") {
-  // T = 150 gives tiles of 64, 64 and 22; in batch 1 the keys from 40 on are padding, so its
-  // third tile and most of its second are masked out entirely.
-  const int64_t B = 2, T = 150, H = 4;
+TEST_CASE("attention over several tiles, with fully padded key tiles") {
+  // T = 300: the forward pass's key tiles are 128, 128 and 44 wide, the backward's 64 (4 of them)
+  // and 44. In batch 1 the keys from 40 on are padding, so its second and third forward tiles are
+  // masked out entirely; batch 0 has no padding (its mask is skipped).
+  const int64_t B = 2, T = 300, H = 4;
   const int NH = 2;
   Tensor q = random_tensor({B, T, H}, 160, 1.5f), k = random_tensor({B, T, H}, 161, 1.5f),
          v = random_tensor({B, T, H}, 162);
@@ -285,11 +286,13 @@ TEST_CASE("attention over several 64-wide tiles, with a fully padded key tile") 
   Tensor mask = ops::additive_mask(tape, ints({B, T}, m));
   std::vector<float> mv = mask.to_vector();
   check_close(ops::attention(tape, q, k, v, NH, mask).to_vector(), attention_ref(q, k, v, NH, &mv), 2e-5);
-  // The gradient check on a smaller slice of the same layout: T = 70 is two tiles.
-  Tensor q2 = random_tensor({1, 70, 2}, 163), k2 = random_tensor({1, 70, 2}, 164), v2 = random_tensor({1, 70, 2}, 165);
-  std::vector<int32_t> m2(70, 1);
-  for (int t = 66; t < 70; ++t) m2[t] = 0;
-  Tensor mask2 = ops::additive_mask(tape, ints({1, 70}, m2));
+  // The gradient check on a smaller slice of the same layout: T = 140 is two forward tiles
+  // (128 + 12) and three backward ones (64 + 64 + 12).
+  Tensor q2 = random_tensor({1, 140, 2}, 163), k2 = random_tensor({1, 140, 2}, 164),
+         v2 = random_tensor({1, 140, 2}, 165);
+  std::vector<int32_t> m2(140, 1);
+  for (int t = 136; t < 140; ++t) m2[t] = 0;
+  Tensor mask2 = ops::additive_mask(tape, ints({1, 140}, m2));
   CHECK_GRADCHECK(gradcheck(
       [mask2](Tape& t, const std::vector<Tensor>& in) {
         return ops::attention(t, in[0], in[1], in[2], 1, mask2, 0.2f, Rng(3, 4));
