@@ -47,10 +47,16 @@ double grad_norm(const engine::ParamSet& params, double grad_scale) {
   std::vector<double> partial(static_cast<size_t>(chunks), 0.0);
   engine::parallel_for(chunks, 1, [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
-      const int64_t i1 = std::min(n, (c + 1) * kNormChunk);
-      double s = 0.0;
-      for (int64_t i = c * kNormChunk; i < i1; ++i) s += static_cast<double>(g[i]) * g[i];
-      partial[static_cast<size_t>(c)] = s;
+      const int64_t i0 = c * kNormChunk, i1 = std::min(n, (c + 1) * kNormChunk);
+      // Eight running sums (element i into sum i mod 8), added in a fixed
+      // order at the end: independent chains the compiler can vectorise
+      // (one chain was bound by the add latency: 87 ms for 84 M gradients).
+      double s8[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      int64_t i = i0;
+      for (; i + 8 <= i1; i += 8)
+        for (int j = 0; j < 8; ++j) s8[j] += static_cast<double>(g[i + j]) * g[i + j];
+      for (; i < i1; ++i) s8[(i - i0) % 8] += static_cast<double>(g[i]) * g[i];
+      partial[static_cast<size_t>(c)] = ((s8[0] + s8[1]) + (s8[2] + s8[3])) + ((s8[4] + s8[5]) + (s8[6] + s8[7]));
     }
   });
   double total = 0.0;
