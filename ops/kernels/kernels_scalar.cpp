@@ -38,7 +38,6 @@ inline F vselect_neg(F x, F a, F b) { return x.v < 0.0f ? a : b; }
 constexpr bool kHasLaneTranspose = false;  // one lane: the GEMM packs element by element
 inline void lane_transpose4(F*) {}
 
-#include "ops/kernels/gelu.inc"
 #include "ops/kernels/kernels_impl.inc"
 
 }  // namespace isa_scalar
