@@ -29,12 +29,17 @@ LinearDims check_linear(const char* op, const Tensor& x, const Tensor& w, const 
   return {x.numel() / (in ? in : 1), in, out};
 }
 
-// y[rows, out] = x · wᵀ, shaped as x with its last dimension `out`; with a
-// bias (only when the table has gemm_bias) y = x · wᵀ + b in the same pass.
+// x's shape with its last dimension `out`: the shape of a linear layer's output.
+Dims out_shape(const Tensor& x, const LinearDims& d) {
+  Dims shape = x.shape();
+  shape[shape.size() - 1] = d.out;
+  return shape;
+}
+
+// y[rows, out] = x · wᵀ, shaped by out_shape; with a bias (only when the
+// table has gemm_bias) y = x · wᵀ + b in the same pass.
 Tensor linear_product(Tape& tape, const Tensor& x, const Tensor& w, const LinearDims& d, const float* bias) {
-  Dims yshape = x.shape();
-  yshape[yshape.size() - 1] = d.out;
-  Tensor y = Tensor::empty(yshape, &tape.arena());
+  Tensor y = Tensor::empty(out_shape(x, d), &tape.arena());
   if (bias)
     K().gemm_bias(false, true, d.rows, d.out, d.in, x.f32(), d.in, w.f32(), d.in, bias, y.f32(), d.out, nullptr);
   else
@@ -125,10 +130,8 @@ Tensor linear_gelu(Tape& tape, const Tensor& x, const Tensor& w, const Tensor& b
   if (kt.gemm_bias) {
     // Bias and GELU in the GEMM's epilogue; at inference GELU is written in
     // place of pre (act = C).
-    Dims yshape = x.shape();
-    yshape[yshape.size() - 1] = d.out;
-    Tensor pre = Tensor::empty(yshape, &tape.arena());
-    Tensor y_grad = grad ? Tensor::empty(yshape, &tape.arena()) : Tensor();
+    Tensor pre = Tensor::empty(out_shape(x, d), &tape.arena());
+    Tensor y_grad = grad ? Tensor::empty(pre.shape(), &tape.arena()) : Tensor();
     kt.gemm_bias(false, true, d.rows, d.out, d.in, x.f32(), d.in, w.f32(), d.in, b.f32(), pre.f32(), d.out,
                  grad ? y_grad.f32() : pre.f32());
     if (!grad) return pre;
