@@ -21,8 +21,9 @@ Tensor additive_mask(Tape& tape, const Tensor& m) {
 
 // Flash-style attention (tiled, online softmax): no T×T buffer is ever
 // materialised. Per head, query tiles of kTile rows sweep key tiles of
-// kKeyTile columns (forward) or kTile columns (backward), keeping per query row a running maximum m, a running sum l and an
-// unnormalised output O (one exp per score):
+// kKeyTile columns (forward) or kTile columns (backward), keeping per query
+// row a running maximum m, a running sum l and an unnormalised output O (one
+// exp per score):
 //   S = (q·scale) kᵀ + mask,  m' = max(m, rowmax S),  P = exp(S - m'),
 //   l' = e^(m - m')·l + rowsum P,  O' = e^(m - m')·O + dropout(P) v,
 // and at the end O /= l and L = m + log l (the row's log-sum-exp).
