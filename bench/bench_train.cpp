@@ -8,9 +8,10 @@
 //             inputs to bf16 and accumulates in fp32; all else stays fp32)
 // Threads: BENCH_THREADS (default 2). DNABERT_PROFILE=1 adds a per-op table.
 //
-// train-*: one MLM + AdamW step = zero_grad, forward (dropout 0.1), mlm_loss
-// (the MLM head runs only on the masked rows), backward, gradient clipping
-// at 1.0 and the AdamW update, exactly as models/pretrain.cpp does a step.
+// train-*: one MLM + AdamW step = zero_grad, forward (dropout 0.1),
+// mlm_forward (the MLM head, and the last layer after its keys and values,
+// run only on the masked rows), backward, gradient clipping at 1.0 and the
+// AdamW update, exactly as models/pretrain.cpp does a step.
 // infer-*: forward in inference mode (no tape, no dropout) and MLM logits
 // over every position, [B·T, V].
 // Data: every row is [CLS] + T-2 uniform random k-mer ids + [SEP] (no padding,
@@ -198,8 +199,7 @@ int main(int argc, char** argv) {
     Tensor loss;
     {
       DNABERT_PROFILE_SCOPE("step.forward");
-      Tensor hidden = model.encode(tape, in, {7, static_cast<uint64_t>(step)});
-      loss = model.mlm_loss(tape, hidden, Tensor::from_ints({B, T}, labels, &arena));
+      loss = model.mlm_forward(tape, in, Tensor::from_ints({B, T}, labels, &arena), {7, static_cast<uint64_t>(step)});
     }
     {
       DNABERT_PROFILE_SCOPE("step.backward");

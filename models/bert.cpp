@@ -111,7 +111,8 @@ std::vector<std::pair<std::string, Dims>> Bert::parameter_shapes() const {
   return out;
 }
 
-Tensor Bert::encode(Tape& tape, const BertInputs& in, DropoutKey key, std::vector<Tensor>* all_layers) const {
+Tensor Bert::encode(Tape& tape, const BertInputs& in, DropoutKey key, std::vector<Tensor>* all_layers,
+                    const Tensor& rows) const {
   const Tensor& ids = in.input_ids;
   if (!ids.defined() || ids.rank() != 2 || ids.dtype() != engine::DType::I32)
     throw ShapeError("Bert: input_ids must be i32 [B, T], got " + (ids.defined() ? ids.str() : std::string("undefined")));
@@ -152,16 +153,22 @@ Tensor Bert::encode(Tape& tape, const BertInputs& in, DropoutKey key, std::vecto
     // word embeddings, stored first: their gradients are final once the
     // backward pass gets back here.
     tape.mark_grads_ready_from(params_.offset(L.q_w));
+    // The last layer with `rows`: keys and values of every position, the rest
+    // for the selected rows only (gathered: an embedding lookup into x, whose
+    // backward scatters the gradient back). Dropout takes the rows' masks.
+    const bool selected = rows.defined() && l + 1 == static_cast<int>(layers_.size());
+    const Tensor& sel = selected ? rows : Tensor();
+    Tensor xq = selected ? ops::embedding(tape, rows, ops::reshape(tape, x, {-1, config_.hidden_size})) : x;
     // self-attention -> dense -> dropout -> residual + LayerNorm
-    Tensor q = ops::linear(tape, x, p(L.q_w), p(L.q_b));
+    Tensor q = ops::linear(tape, xq, p(L.q_w), p(L.q_b));
     Tensor k = ops::linear(tape, x, p(L.k_w), p(L.k_b));
     Tensor v = ops::linear(tape, x, p(L.v_w), p(L.v_b));
-    Tensor a = ops::attention(tape, q, k, v, NH, mask, p_attn, site(l, 1));
-    a = ops::dropout(tape, ops::linear(tape, a, p(L.ao_w), p(L.ao_b)), p_hidden, site(l, 2));
-    x = ops::add_layer_norm(tape, a, x, p(L.aln_w), p(L.aln_b), config_.layer_norm_eps);
+    Tensor a = ops::attention(tape, q, k, v, NH, mask, p_attn, site(l, 1), sel);
+    a = ops::dropout(tape, ops::linear(tape, a, p(L.ao_w), p(L.ao_b)), p_hidden, site(l, 2), sel);
+    x = ops::add_layer_norm(tape, a, xq, p(L.aln_w), p(L.aln_b), config_.layer_norm_eps);
     // intermediate GELU -> output dense -> dropout -> residual + LayerNorm
     Tensor h = ops::linear_gelu(tape, x, p(L.i_w), p(L.i_b));
-    h = ops::dropout(tape, ops::linear(tape, h, p(L.o_w), p(L.o_b)), p_hidden, site(l, 3));
+    h = ops::dropout(tape, ops::linear(tape, h, p(L.o_w), p(L.o_b)), p_hidden, site(l, 3), sel);
     x = ops::add_layer_norm(tape, h, x, p(L.oln_w), p(L.oln_b), config_.layer_norm_eps);
     if (all_layers) all_layers->push_back(x);
   }
@@ -183,6 +190,19 @@ Tensor Bert::mlm_logits(Tape& tape, const Tensor& hidden) const {
   return ops::linear(tape, x, p(word_), p(mlm_bias_));  // decoder tied to the word embeddings
 }
 
+Bert::MlmTargets Bert::mlm_targets(Tape& tape, const Tensor& labels) const {
+  if (!labels.defined() || labels.dtype() != engine::DType::I32 || labels.rank() != 2)
+    throw ShapeError("Bert: MLM labels must be i32 [B, T], got " +
+                     (labels.defined() ? labels.str() : std::string("undefined")));
+  std::vector<int32_t> rows, kept;
+  const int32_t* pl = labels.i32();
+  for (int64_t i = 0; i < labels.numel(); ++i)
+    if (pl[i] != ops::kIgnoreIndex) rows.push_back(static_cast<int32_t>(i)), kept.push_back(pl[i]);
+  if (rows.empty()) rows.push_back(0), kept.push_back(ops::kIgnoreIndex);  // keeps shapes valid; loss is 0
+  const int64_t n = static_cast<int64_t>(rows.size());
+  return {Tensor::from_ints({n}, rows, &tape.arena()), Tensor::from_ints({n}, kept, &tape.arena())};
+}
+
 Tensor Bert::mlm_loss(Tape& tape, const Tensor& hidden, const Tensor& labels, Tensor* logits_out,
                       Tensor* labels_out) const {
   const int64_t H = config_.hidden_size;
@@ -190,25 +210,40 @@ Tensor Bert::mlm_loss(Tape& tape, const Tensor& hidden, const Tensor& labels, Te
     throw ShapeError("Bert: MLM labels must be i32 with one label per position of hidden " + hidden.str());
   // Gather the labelled rows: an embedding lookup into the hidden states, whose
   // backward scatters the gradient back to those rows.
-  std::vector<int32_t> rows, kept;
-  const int32_t* pl = labels.i32();
-  for (int64_t i = 0; i < labels.numel(); ++i)
-    if (pl[i] != ops::kIgnoreIndex) rows.push_back(static_cast<int32_t>(i)), kept.push_back(pl[i]);
-  if (rows.empty()) rows.push_back(0), kept.push_back(ops::kIgnoreIndex);  // keeps shapes valid; loss is 0
-  const int64_t n = static_cast<int64_t>(rows.size());
-  Tensor row_ids = Tensor::from_ints({n}, rows, &tape.arena());
-  Tensor row_labels = Tensor::from_ints({n}, kept, &tape.arena());
-  Tensor selected = ops::embedding(tape, row_ids, ops::reshape(tape, hidden, {-1, H}));
+  const MlmTargets t = mlm_targets(tape, labels.reshape({hidden.dim(0), labels.numel() / hidden.dim(0)}));
+  Tensor selected = ops::embedding(tape, t.rows, ops::reshape(tape, hidden, {-1, H}));
   Tensor logits = mlm_logits(tape, selected);
   if (logits_out) *logits_out = logits;
-  if (labels_out) *labels_out = row_labels;
-  return ops::cross_entropy(tape, logits, row_labels);
+  if (labels_out) *labels_out = t.labels;
+  return ops::cross_entropy(tape, logits, t.labels);
+}
+
+Tensor Bert::mlm_forward(Tape& tape, const BertInputs& in, const Tensor& labels, DropoutKey key, Tensor* logits_out,
+                         Tensor* labels_out) const {
+  if (!labels.defined() || !in.input_ids.defined() || labels.shape() != in.input_ids.shape())
+    throw ShapeError("Bert: MLM labels " + (labels.defined() ? labels.str() : std::string("undefined")) +
+                     " must have the shape of input_ids " +
+                     (in.input_ids.defined() ? in.input_ids.str() : std::string("undefined")));
+  const MlmTargets t = mlm_targets(tape, labels);
+  Tensor logits = mlm_logits(tape, encode(tape, in, key, nullptr, t.rows));
+  if (logits_out) *logits_out = logits;
+  if (labels_out) *labels_out = t.labels;
+  return ops::cross_entropy(tape, logits, t.labels);
+}
+
+Tensor Bert::cls_rows(Tape& tape, int64_t B, int64_t T) {
+  std::vector<int32_t> rows(static_cast<size_t>(B));
+  for (int64_t b = 0; b < B; ++b) rows[static_cast<size_t>(b)] = static_cast<int32_t>(b * T);
+  return Tensor::from_ints({B}, rows, &tape.arena());
 }
 
 Tensor Bert::classify(Tape& tape, const Tensor& hidden, DropoutKey key) const {
   if (!has_classifier()) throw Error("Bert: this model has no classification head");
   const int64_t B = hidden.dim(0), H = config_.hidden_size;
-  Tensor cls = ops::reshape(tape, ops::slice(tape, hidden, 1, 0, 1), {B, H});
+  if (!((hidden.rank() == 3 || hidden.rank() == 2) && hidden.dim(hidden.rank() - 1) == H))
+    throw ShapeError("Bert: classify needs hidden [B, T, " + std::to_string(H) + "] or [CLS] rows [B, " +
+                     std::to_string(H) + "], got " + hidden.str());
+  Tensor cls = hidden.rank() == 2 ? hidden : ops::reshape(tape, ops::slice(tape, hidden, 1, 0, 1), {B, H});
   Tensor pooled = ops::tanh(tape, ops::linear(tape, cls, p(pool_w_), p(pool_b_)));
   pooled = ops::dropout(tape, pooled, config_.hidden_dropout_prob, Rng(key.seed, engine::mix_stream(key.step, 1000, 0)));
   return ops::linear(tape, pooled, p(cls_w_), p(cls_b_));

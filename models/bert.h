@@ -51,7 +51,32 @@ class Bert {
 
   // Hidden states of the last layer [B, T, H]. With `all_layers`, also every
   // layer's output (index 0 = embeddings). Inference tapes skip dropout.
-  Tensor encode(Tape& tape, const BertInputs& in, DropoutKey key, std::vector<Tensor>* all_layers = nullptr) const;
+  //
+  // With `rows` (i32 [N], ascending flat positions b·T + t), the result is
+  // [N, H]: the last layer's output at those positions only. The last layer
+  // then computes queries, attention output, feed-forward block and
+  // LayerNorms for those rows alone (keys and values still for all), with
+  // the dropout masks the full computation draws, so the rows equal the
+  // full result's (bit for bit in the forward pass). A loss that reads a few
+  // positions (masked-LM rows, [CLS]) saves most of one layer's work.
+  Tensor encode(Tape& tape, const BertInputs& in, DropoutKey key, std::vector<Tensor>* all_layers = nullptr,
+                const Tensor& rows = Tensor()) const;
+
+  // The positions whose label is not -100 (flat b·T + t) and their labels,
+  // both i32 [N]. No labelled position gives one row, position 0, labelled
+  // -100 (shapes stay valid; its loss is 0).
+  struct MlmTargets {
+    Tensor rows, labels;
+  };
+  MlmTargets mlm_targets(Tape& tape, const Tensor& labels) const;
+  // One masked-LM forward pass: encode with `rows` = the labelled positions,
+  // then the head and the cross-entropy over them. Equal to mlm_loss on the
+  // full encode (test_bert checks loss and gradients against both the
+  // PyTorch reference and that path) at most of a layer's less work.
+  Tensor mlm_forward(Tape& tape, const BertInputs& in, const Tensor& labels, DropoutKey key,
+                     Tensor* logits_out = nullptr, Tensor* labels_out = nullptr) const;
+  // The [CLS] positions 0, T, 2T, ... of a [B, T] batch: encode's `rows` for classify.
+  static Tensor cls_rows(Tape& tape, int64_t B, int64_t T);
 
   // MLM logits [N, V] for hidden rows [N, H] (any leading shape is flattened).
   Tensor mlm_logits(Tape& tape, const Tensor& hidden) const;
@@ -60,7 +85,8 @@ class Bert {
   // labels: i32 [B, T]. Also returns the gathered logits and labels if asked.
   Tensor mlm_loss(Tape& tape, const Tensor& hidden, const Tensor& labels, Tensor* logits_out = nullptr,
                   Tensor* labels_out = nullptr) const;
-  // pooler (tanh of a dense layer on [CLS]) -> dropout -> linear: [B, num_labels]
+  // pooler (tanh of a dense layer on [CLS]) -> dropout -> linear: [B, num_labels].
+  // hidden: [B, T, H], or the [CLS] rows alone, [B, H] (encode with cls_rows).
   Tensor classify(Tape& tape, const Tensor& hidden, DropoutKey key) const;
 
   // Copies every parameter from `weights` by HF name (extra tensors, such as

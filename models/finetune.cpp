@@ -118,7 +118,7 @@ std::vector<float> predict_all(const Bert& model, Task task, const std::vector<i
     engine::Tape tape(arena, engine::Tape::Mode::Inference);
     BertInputs in{Tensor::from_ints({B, T}, b.input_ids, &arena), Tensor::from_ints({B, T}, b.token_types, &arena),
                   Tensor::from_ints({B, T}, b.attention_mask, &arena)};
-    Tensor logits = model.classify(tape, model.encode(tape, in, {}), {});
+    Tensor logits = model.classify(tape, model.encode(tape, in, {}, nullptr, Bert::cls_rows(tape, B, T)), {});
     if (task == Task::Classification) logits = ops::softmax(tape, logits);
     std::vector<float> v = logits.to_vector();
     if (task == Task::MultiLabel)
@@ -336,7 +336,7 @@ FinetuneResult finetune(const FinetuneOptions& o, const FinetuneCallbacks& cb_al
     BertInputs in{Tensor::from_ints({B, T}, b.input_ids, &arena), Tensor::from_ints({B, T}, b.token_types, &arena),
                   Tensor::from_ints({B, T}, b.attention_mask, &arena)};
     const DropoutKey key{o.seed, dropout_counter};
-    Tensor logits = model.classify(tape, model.encode(tape, in, key), key);
+    Tensor logits = model.classify(tape, model.encode(tape, in, key, nullptr, Bert::cls_rows(tape, B, T)), key);
     Tensor loss;
     if (task == Task::Classification) {
       loss = ops::cross_entropy(tape, logits, Tensor::from_ints({B}, b.labels, &arena));

@@ -63,7 +63,7 @@ std::vector<float> classify_sequences(const Bert& model, const std::vector<std::
     }
     engine::Tape tape(arena, engine::Tape::Mode::Inference);
     BertInputs in{Tensor::from_ints({B, T}, ids, &arena), Tensor(), Tensor::from_ints({B, T}, mask, &arena)};
-    Tensor logits = model.classify(tape, model.encode(tape, in, {}), {});
+    Tensor logits = model.classify(tape, model.encode(tape, in, {}, nullptr, Bert::cls_rows(tape, B, T)), {});
     const float* pl = logits.f32();
     for (int64_t b = 0; b < B; ++b) {
       const size_t s = windows[w0 + static_cast<size_t>(b)].seq;

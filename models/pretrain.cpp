@@ -251,9 +251,9 @@ PretrainResult pretrain(const PretrainOptions& o, const PretrainCallbacks& cb_al
     int64_t correct = 0, unigram_correct = 0;
     for (const MlmBatch& b : eval_set) {
       engine::Tape tape(arena, engine::Tape::Mode::Inference);
-      Tensor hidden = model.encode(tape, to_inputs(b, arena), {});
       Tensor logits, labels;
-      Tensor loss = model.mlm_loss(tape, hidden, Tensor::from_ints({b.B, b.T}, b.labels, &arena), &logits, &labels);
+      Tensor loss = model.mlm_forward(tape, to_inputs(b, arena), Tensor::from_ints({b.B, b.T}, b.labels, &arena), {},
+                                      &logits, &labels);
       const int64_t n = labels.numel(), V = logits.dim(1);
       const float* pl = logits.f32();
       const int32_t* lab = labels.i32();
@@ -326,8 +326,8 @@ PretrainResult pretrain(const PretrainOptions& o, const PretrainCallbacks& cb_al
       engine::Tape tape(arena);
       // This rank's last micro-batch: its gradients go to the other ranks while its backward pass runs.
       if (micro + 1 == first_micro + per_rank) tape.set_grads_ready_hook(gradient.ready_hook());
-      Tensor hidden = model.encode(tape, to_inputs(b, arena), {o.seed, key});
-      Tensor loss = model.mlm_loss(tape, hidden, Tensor::from_ints({b.B, b.T}, b.labels, &arena));
+      Tensor loss =
+          model.mlm_forward(tape, to_inputs(b, arena), Tensor::from_ints({b.B, b.T}, b.labels, &arena), {o.seed, key});
       totals[static_cast<size_t>(micro)] = loss.to_vector()[0];
       tape.backward(loss);
       // The micro-batch gradients are summed in the fixed pairwise order; step() scales by 1/grad_accum.

@@ -27,13 +27,16 @@ Tensor additive_mask(Tape& tape, const Tensor& m) {
 //   S = (q·scale) kᵀ + mask,  m' = max(m, rowmax S),  P = exp(S - m'),
 //   l' = e^(m - m')·l + rowsum P,  O' = e^(m - m')·O + dropout(P) v,
 // and at the end O /= l and L = m + log l (the row's log-sum-exp).
-// The pass saves only O and L; the backward pass recomputes each tile's P =
-// exp(S - L) and, with D = rowsum(dO ⊙ O) (which holds with dropout too),
+// The pass saves O, L and, with dropout, its keep decisions as bits (T / 8
+// bytes per query row and head); the backward pass recomputes each tile's
+// P = exp(S - L) and, with D = rowsum(dO ⊙ O) (which holds with dropout too),
 //   dP = dropout(dO vᵀ),  dS = P ⊙ (dP - D),  dq += dS k·scale,
-//   dk += dSᵀ (q·scale),  dv += dropout(P)ᵀ dO.
+//   dk += dSᵀ (q·scale),  dv += dropout(P)ᵀ dO,
+// applying the saved bits (drawing the random numbers again cost ~12% of it).
 // Each head is processed by one thread in a fixed tile order, so results do
 // not depend on the thread count. Dropout element (i, j) of head bh uses
-// Philox index first + (bh·T + i)·T + j, in both passes.
+// Philox index first + (bh·T + i)·T + j, where i is the query's position
+// (with `rows`, tiles hold the selected queries only).
 namespace {
 
 constexpr int64_t kTile = 64;
@@ -57,7 +60,7 @@ struct Buf {
   }
 };
 struct HeadBuffers {
-  Buf kt, vt, kc, vc, qs, o, dO, S, P, Pd, dP, keep, ones, dq, dk, dv, small;
+  Buf kt, vt, kc, vc, qs, o, dO, S, P, Pd, dP, dq, dk, dv, small;
 };
 thread_local HeadBuffers tls;
 
@@ -102,19 +105,72 @@ void score_tile(const kernels::KernelTable& kt, const AttentionShape& s, const f
   if (mask_b) kt.add_bias(S, mask_b + j0, rows, cols);
 }
 
+// Which query rows each batch row has. Without `rows`, q is [B, T, H] and
+// batch row b's queries are q rows b·T .. b·T + T - 1 at positions 0 .. T - 1.
+// With `rows` (flat positions b·T + t, ascending), q is [N, H] and q row n is
+// the query at position rows[n] - b·T; batch row b's are a contiguous run.
+struct QueryRows {
+  const int32_t* rows = nullptr;
+  int64_t T = 0;
+  std::vector<int64_t> start;  // B + 1 offsets: batch row b's q rows are start[b] .. start[b + 1] - 1
+  QueryRows(const Tensor& r, int64_t B, int64_t T_) : rows(r.defined() ? r.i32() : nullptr), T(T_) {
+    start.resize(static_cast<size_t>(B + 1));
+    if (!rows) {
+      for (int64_t b = 0; b <= B; ++b) start[static_cast<size_t>(b)] = b * T;
+      return;
+    }
+    const int64_t n = r.numel();
+    int64_t i = 0;
+    for (int64_t b = 0; b <= B; ++b) {
+      while (i < n && rows[i] < b * T) ++i;
+      start[static_cast<size_t>(b)] = i;
+    }
+  }
+  int64_t begin(int64_t b) const { return start[static_cast<size_t>(b)]; }
+  int64_t end(int64_t b) const { return start[static_cast<size_t>(b + 1)]; }
+  int64_t pos(int64_t b, int64_t n) const { return (rows ? rows[n] : n) - b * T; }
+};
+
+// The dropout keep bits of a tile of `rows` × `cols` scores whose row r is
+// query position pos[r]: element (r, c) takes Philox index base + pos[r]·T +
+// c (base holds the head's and the key tile's offsets) and its bit goes to
+// bits[r·ldb + c / 32]; one dropout_keep_bits call per run of consecutive
+// positions (the whole tile when every row is a query).
+void keep_bits_tile(const kernels::KernelTable& kt, const int64_t* pos, int64_t rows, int64_t cols, float p,
+                    uint64_t seed, uint64_t stream, uint64_t base, int64_t T, uint32_t* bits, int64_t ldb) {
+  for (int64_t r0 = 0, r1; r0 < rows; r0 = r1) {
+    for (r1 = r0 + 1; r1 < rows && pos[r1] == pos[r1 - 1] + 1;) ++r1;
+    kt.dropout_keep_bits(r1 - r0, cols, p, seed, stream, base + static_cast<uint64_t>(pos[r0] * T),
+                         static_cast<uint64_t>(T), bits + r0 * ldb, ldb);
+  }
+}
+
 }  // namespace
 
 Tensor attention(Tape& tape, const Tensor& q, const Tensor& k, const Tensor& v, int num_heads, const Tensor& mask,
-                 float dropout_p, const engine::Rng& rng) {
+                 float dropout_p, const engine::Rng& rng, const Tensor& rows) {
   DNABERT_PROFILE_SCOPE("attention.fwd");
   constexpr const char* op = "attention";
   check_f32(op, "q", q);
   check_f32(op, "k", k);
   check_f32(op, "v", v);
-  if (q.rank() != 3) fail(op, "q " + q.shape().str() + " must be [B, T, H]");
-  check_same_shape(op, "q", q, "k", k);
-  check_same_shape(op, "q", q, "v", v);
-  const int64_t B = q.dim(0), T = q.dim(1), H = q.dim(2), NH = num_heads;
+  if (k.rank() != 3) fail(op, "k " + k.shape().str() + " must be [B, T, H]");
+  check_same_shape(op, "k", k, "v", v);
+  const int64_t B = k.dim(0), T = k.dim(1), H = k.dim(2), NH = num_heads;
+  if (rows.defined()) {
+    if (rows.dtype() != DType::I32 || rows.rank() != 1 || !rows.is_contiguous())
+      fail(op, "rows must be contiguous i32 [N], got " + rows.str());
+    if (q.rank() != 2 || q.dim(0) != rows.numel() || q.dim(1) != H)
+      fail(op, "q " + q.shape().str() + " must be [N, H] = [" + std::to_string(rows.numel()) + ", " +
+                   std::to_string(H) + "] for " + std::to_string(rows.numel()) + " rows and k " + k.shape().str());
+    const int32_t* pr = rows.i32();
+    for (int64_t n = 0; n < rows.numel(); ++n)
+      if (pr[n] < 0 || pr[n] >= B * T || (n > 0 && pr[n] <= pr[n - 1]))
+        fail(op, "rows must be ascending positions in [0, B·T = " + std::to_string(B * T) + "); row " +
+                     std::to_string(n) + " is " + std::to_string(pr[n]));
+  } else {
+    check_same_shape(op, "q", q, "k", k);
+  }
   if (NH <= 0 || H % NH != 0)
     fail(op, "hidden size " + std::to_string(H) + " of q " + q.shape().str() + " is not divisible by " +
                  std::to_string(num_heads) + " heads");
@@ -122,126 +178,142 @@ Tensor attention(Tape& tape, const Tensor& q, const Tensor& k, const Tensor& v, 
     check_f32(op, "mask", mask);
     if (mask.rank() != 2 || mask.dim(0) != B || mask.dim(1) != T)
       fail(op, "mask " + mask.shape().str() + " must be [B, T] = [" + std::to_string(B) + ", " + std::to_string(T) +
-                   "] for q " + q.shape().str());
+                   "] for k " + k.shape().str());
   }
   if (!(dropout_p >= 0.0f && dropout_p < 1.0f)) fail(op, "dropout probability must be in [0, 1)");
   const bool drop = tape.training() && dropout_p > 0.0f;
   const AttentionShape s{B, T, H, NH, H / NH, 1.0f / std::sqrt(static_cast<float>(H / NH))};
   const uint64_t seed = rng.seed(), stream = rng.stream(), first = rng.counter();
   const bool record = tape.needs_grad({&q, &k, &v});
+  const int64_t Nq = q.numel() / H;  // query rows
 
-  Tensor out = Tensor::empty({B, T, H}, &tape.arena());
-  Tensor lse = Tensor::empty({B, NH, T}, &tape.arena());
+  Tensor out = Tensor::empty(q.shape(), &tape.arena());
+  Tensor lse = Tensor::empty({NH, Nq}, &tape.arena());  // per head and query row
+  // The dropout keep bits, saved for the backward pass (T / 8 bytes per head
+  // and query row: 3 MiB per BERT-base layer at B = 8, T = 512), which then
+  // draws no random numbers.
+  const int64_t Tw = (T + 31) / 32;
+  Tensor keep = drop && record ? Tensor::empty({NH, Nq, Tw}, &tape.arena(), DType::I32) : Tensor();
+  const float keep_scale = 1.0f / (1.0f - dropout_p);
   const auto& kt = K();
   {
+    const QueryRows qr(rows, B, T);
     const float *pq = q.f32(), *pk = k.f32(), *pv = v.f32(), *pmask = mask.defined() ? mask.f32() : nullptr;
     float *po = out.f32(), *pl = lse.f32();
+    uint32_t* pkeep = keep.defined() ? reinterpret_cast<uint32_t*>(keep.i32()) : nullptr;
 #pragma omp parallel for schedule(static)
     for (int64_t bh = 0; bh < B * NH; ++bh) {
-      const int64_t b = bh / NH, h = bh % NH, off = b * T * H + h * s.D, D = s.D;
+      const int64_t b = bh / NH, h = bh % NH, D = s.D, koff = b * T * H + h * D, n0 = qr.begin(b), n1 = qr.end(b);
+      if (n0 == n1) continue;  // no query in this batch row
       const float* mask_b = unpadded(pmask, b, T) ? nullptr : pmask + b * T;
       float *k_t = tls.kt.get(D * T), *vc = tls.vc.get(T * D), *qs = tls.qs.get(kTile * D),
             *Oacc = tls.o.get(kTile * D), *S = tls.S.get(kTile * kKeyTile),
             *m = tls.small.get(3 * kTile), *l = m + kTile, *alpha = l + kTile;
-      head_transpose_tiled(pk + off, T, H, D, kKeyTile, k_t);
-      head_copy(pv + off, T, H, D, vc);
-      for (int64_t i0 = 0; i0 < T; i0 += kTile) {
-        const int64_t rows = std::min(kTile, T - i0);
-        float* L = pl + bh * T + i0;
-        for (int64_t r = 0; r < rows; ++r) {
-          kt.scale(pq + off + (i0 + r) * H, s.scale, qs + r * D, D, false);
+      int64_t pos[kTile];
+      uint32_t tile_bits[kTile * (kKeyTile / 32)];  // when the bits are not saved
+      head_transpose_tiled(pk + koff, T, H, D, kKeyTile, k_t);
+      head_copy(pv + koff, T, H, D, vc);
+      for (int64_t i0 = n0; i0 < n1; i0 += kTile) {
+        const int64_t rows_i = std::min(kTile, n1 - i0);
+        float* L = pl + h * Nq + i0;
+        for (int64_t r = 0; r < rows_i; ++r) {
+          pos[r] = qr.pos(b, i0 + r);
+          kt.scale(pq + (i0 + r) * H + h * D, s.scale, qs + r * D, D, false);
           m[r] = -INFINITY;
           l[r] = 0.0f;
         }
-        std::fill(Oacc, Oacc + rows * D, 0.0f);
+        std::fill(Oacc, Oacc + rows_i * D, 0.0f);
         for (int64_t j0 = 0; j0 < T; j0 += kKeyTile) {
           const int64_t cols = std::min(kKeyTile, T - j0);
-          score_tile(kt, s, qs, k_t, mask_b, j0, rows, cols, S);
+          score_tile(kt, s, qs, k_t, mask_b, j0, rows_i, cols, S);
           // P overwrites S in place: one tile less in L1.
           float* P = S;
-          kt.online_softmax(S, P, rows, cols, m, l, alpha);
-          if (drop)
-            kt.dropout_rows(P, P, rows, cols, dropout_p, seed, stream,
-                            first + static_cast<uint64_t>((bh * T + i0) * T + j0), static_cast<uint64_t>(T), false);
+          kt.online_softmax(S, P, rows_i, cols, m, l, alpha);
+          if (drop) {
+            uint32_t* bits = pkeep ? pkeep + (h * Nq + i0) * Tw + j0 / 32 : tile_bits;
+            const int64_t ldb = pkeep ? Tw : kKeyTile / 32;
+            keep_bits_tile(kt, pos, rows_i, cols, dropout_p, seed, stream,
+                           first + static_cast<uint64_t>(bh * T * T + j0), T, bits, ldb);
+            kt.mul_bits(P, bits, ldb, keep_scale, P, rows_i, cols);
+          }
           if (j0 > 0)  // O·1 = O: rows whose maximum did not move are left alone
-            for (int64_t r = 0; r < rows; ++r)
+            for (int64_t r = 0; r < rows_i; ++r)
               if (alpha[r] != 1.0f) kt.scale(Oacc + r * D, alpha[r], Oacc + r * D, D, false);
-          kt.gemm_tile(false, rows, D, cols, 1.0f, P, cols, vc + j0 * D, D, 1.0f, Oacc, D);
+          kt.gemm_tile(false, rows_i, D, cols, 1.0f, P, cols, vc + j0 * D, D, 1.0f, Oacc, D);
         }
         // Oacc holds Σ_j e^(S_j - m) dropout(v_j); the softmax's denominator is l e^m.
-        for (int64_t r = 0; r < rows; ++r) {
-          kt.scale(Oacc + r * D, 1.0f / l[r], po + off + (i0 + r) * H, D, false);
+        for (int64_t r = 0; r < rows_i; ++r) {
+          kt.scale(Oacc + r * D, 1.0f / l[r], po + (i0 + r) * H + h * D, D, false);
           L[r] = m[r] + std::log(l[r]);
         }
       }
     }
   }
   if (record)
-    tape.record(out, [&tape, q, k, v, mask, lse, out_data = out.detach(), s, drop, dropout_p, seed, stream,
-                      first](const Tensor& dout) {
+    tape.record(out, [&tape, q, k, v, mask, rows, lse, keep, out_data = out.detach(), s, Nq, Tw,
+                      keep_scale](const Tensor& dout) {
       DNABERT_PROFILE_SCOPE("attention.bwd");
       const auto& kt = K();
       // Sinks are taken in the order they are written below (q per tile, then v
       // and k per head), so aliased inputs accumulate correctly.
       GradSink dq = tape.grad_sink(q), dv = tape.grad_sink(v), dk = tape.grad_sink(k);
       const int64_t B = s.B, T = s.T, H = s.H, NH = s.NH, D = s.D;
+      const QueryRows qr(rows, B, T);
       const float *pq = q.f32(), *pk = k.f32(), *pv = v.f32(), *po = out_data.f32(), *pl = lse.f32(),
                   *g = dout.f32(), *pmask = mask.defined() ? mask.f32() : nullptr;
 #pragma omp parallel for schedule(static)
       for (int64_t bh = 0; bh < B * NH; ++bh) {
-        const int64_t b = bh / NH, h = bh % NH, off = b * T * H + h * D;
+        const int64_t b = bh / NH, h = bh % NH, koff = b * T * H + h * D, n0 = qr.begin(b), n1 = qr.end(b);
         const float* mask_b = unpadded(pmask, b, T) ? nullptr : pmask + b * T;
         float *k_t = tls.kt.get(D * T), *v_t = tls.vt.get(D * T), *kc = tls.kc.get(T * D),
               *qs = tls.qs.get(kTile * D), *dOc = tls.dO.get(kTile * D), *S = tls.S.get(kTile * kTile),
               *P = tls.P.get(kTile * kTile), *Pd = tls.Pd.get(kTile * kTile), *dP = tls.dP.get(kTile * kTile),
-              *keep = tls.keep.get(kTile * kTile), *dq_acc = tls.dq.get(kTile * D), *dk_acc = tls.dk.get(T * D),
-              *dv_acc = tls.dv.get(T * D), *Dvec = tls.small.get(kTile);
-        float* ones = tls.ones.get(kTile * kTile);
-        std::fill(ones, ones + kTile * kTile, 1.0f);
+              *dq_acc = tls.dq.get(kTile * D), *dk_acc = tls.dk.get(T * D), *dv_acc = tls.dv.get(T * D),
+              *Dvec = tls.small.get(kTile);
+        const uint32_t* pkeep = keep.defined() ? reinterpret_cast<const uint32_t*>(keep.i32()) : nullptr;
         std::fill(dk_acc, dk_acc + T * D, 0.0f);
         std::fill(dv_acc, dv_acc + T * D, 0.0f);
-        head_copy(pk + off, T, H, D, kc);
-        head_transpose_tiled(pk + off, T, H, D, kTile, k_t);
-        head_transpose_tiled(pv + off, T, H, D, kTile, v_t);
-        for (int64_t i0 = 0; i0 < T; i0 += kTile) {
-          const int64_t rows = std::min(kTile, T - i0);
-          const float* L = pl + bh * T + i0;
-          const float* dO = g + off + i0 * H;
-          for (int64_t r = 0; r < rows; ++r) {
-            kt.scale(pq + off + (i0 + r) * H, s.scale, qs + r * D, D, false);
-            std::copy(dO + r * H, dO + r * H + D, dOc + r * D);
+        if (n0 < n1) {
+          head_copy(pk + koff, T, H, D, kc);
+          head_transpose_tiled(pk + koff, T, H, D, kTile, k_t);
+          head_transpose_tiled(pv + koff, T, H, D, kTile, v_t);
+        }
+        for (int64_t i0 = n0; i0 < n1; i0 += kTile) {
+          const int64_t rows_i = std::min(kTile, n1 - i0);
+          const float* L = pl + h * Nq + i0;
+          for (int64_t r = 0; r < rows_i; ++r) {
+            const int64_t qoff = (i0 + r) * H + h * D;
+            kt.scale(pq + qoff, s.scale, qs + r * D, D, false);
+            std::copy(g + qoff, g + qoff + D, dOc + r * D);
             double d = 0;
-            for (int64_t c = 0; c < D; ++c) d += double(dO[r * H + c]) * po[off + (i0 + r) * H + c];
+            for (int64_t c = 0; c < D; ++c) d += double(g[qoff + c]) * po[qoff + c];
             Dvec[r] = static_cast<float>(d);
           }
           std::fill(dq_acc, dq_acc + kTile * D, 0.0f);
           for (int64_t j0 = 0; j0 < T; j0 += kTile) {
             const int64_t cols = std::min(kTile, T - j0);
-            score_tile(kt, s, qs, k_t, mask_b, j0, rows, cols, S);
-            kt.exp_shifted(S, P, rows, cols, L);  // P = exp(S - L)
-            if (drop) {
-              // The tile's dropout multipliers (0 or 1/(1-p)), drawn once for P and dP.
-              kt.dropout_rows(ones, keep, rows, cols, dropout_p, seed, stream,
-                              first + static_cast<uint64_t>((bh * T + i0) * T + j0), static_cast<uint64_t>(T), false);
-              kt.mul(P, keep, Pd, rows * cols);
-            }
-            const float* Pdrop = drop ? Pd : P;
+            score_tile(kt, s, qs, k_t, mask_b, j0, rows_i, cols, S);
+            kt.exp_shifted(S, P, rows_i, cols, L);  // P = exp(S - L)
+            // The forward pass's keep bits of this tile (saved only with dropout).
+            const uint32_t* bits = pkeep ? pkeep + (h * Nq + i0) * Tw + j0 / 32 : nullptr;
+            if (bits) kt.mul_bits(P, bits, Tw, keep_scale, Pd, rows_i, cols);
+            const float* Pdrop = bits ? Pd : P;
             if (dv)  // dv_j += P'ᵀ dO
-              kt.gemm_tile(true, cols, D, rows, 1.0f, Pdrop, cols, dOc, D, 1.0f, dv_acc + j0 * D, D);
+              kt.gemm_tile(true, cols, D, rows_i, 1.0f, Pdrop, cols, dOc, D, 1.0f, dv_acc + j0 * D, D);
             if (!dq && !dk) continue;
-            kt.gemm_tile(false, rows, cols, D, 1.0f, dOc, D, v_t + j0 * D, cols, 0.0f, dP, cols);  // dP' = dO vᵀ
-            if (drop) kt.mul(dP, keep, dP, rows * cols);
-            kt.softmax_grad_rows(P, dP, rows, cols, Dvec);  // dS
-            if (dq) kt.gemm_tile(false, rows, D, cols, 1.0f, dP, cols, kc + j0 * D, D, 1.0f, dq_acc, D);
-            if (dk) kt.gemm_tile(true, cols, D, rows, 1.0f, dP, cols, qs, D, 1.0f, dk_acc + j0 * D, D);
+            kt.gemm_tile(false, rows_i, cols, D, 1.0f, dOc, D, v_t + j0 * D, cols, 0.0f, dP, cols);  // dP' = dO vᵀ
+            if (bits) kt.mul_bits(dP, bits, Tw, keep_scale, dP, rows_i, cols);
+            kt.softmax_grad_rows(P, dP, rows_i, cols, Dvec);  // dS
+            if (dq) kt.gemm_tile(false, rows_i, D, cols, 1.0f, dP, cols, kc + j0 * D, D, 1.0f, dq_acc, D);
+            if (dk) kt.gemm_tile(true, cols, D, rows_i, 1.0f, dP, cols, qs, D, 1.0f, dk_acc + j0 * D, D);
           }
           if (dq)
-            for (int64_t r = 0; r < rows; ++r)
-              kt.scale(dq_acc + r * D, s.scale, dq.data + off + (i0 + r) * H, D, dq.accumulate);
+            for (int64_t r = 0; r < rows_i; ++r)
+              kt.scale(dq_acc + r * D, s.scale, dq.data + (i0 + r) * H + h * D, D, dq.accumulate);
         }
         for (int64_t t = 0; t < T; ++t) {
-          if (dv) kt.scale(dv_acc + t * D, 1.0f, dv.data + off + t * H, D, dv.accumulate);
-          if (dk) kt.scale(dk_acc + t * D, 1.0f, dk.data + off + t * H, D, dk.accumulate);
+          if (dv) kt.scale(dv_acc + t * D, 1.0f, dv.data + koff + t * H, D, dv.accumulate);
+          if (dk) kt.scale(dk_acc + t * D, 1.0f, dk.data + koff + t * H, D, dk.accumulate);
         }
       }
     });

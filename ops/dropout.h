@@ -9,6 +9,12 @@ namespace dnabert::ops {
 // uniform number (rng.seed(), rng.stream(), rng.counter() + i). The backward
 // pass regenerates the same mask from the key instead of storing it, and the
 // mask never depends on threading. Inference mode or p = 0: y = x.
-engine::Tensor dropout(engine::Tape& tape, const engine::Tensor& x, float p, const engine::Rng& rng);
+//
+// With `rows` (i32 [N]) x is [N, C], a gather of rows of a larger [*, C]
+// tensor, and row n takes the mask that row rows[n] has there (indices
+// rng.counter() + rows[n]·C + c): a layer that computes only some rows
+// drops exactly what it would have dropped computing them all.
+engine::Tensor dropout(engine::Tape& tape, const engine::Tensor& x, float p, const engine::Rng& rng,
+                       const engine::Tensor& rows = engine::Tensor());
 
 }  // namespace dnabert::ops

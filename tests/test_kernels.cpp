@@ -397,6 +397,31 @@ TEST_CASE("dropout_rows keeps element (r, c) iff the scalar Philox's number firs
           }
         CHECK(mismatches == 0);
       }
+      // The same decisions as bits (ldb words per row, a spare word to see that
+      // nothing is written past a row's last word), and mul_bits applying them
+      // gives dropout_rows's result bit for bit, also in place.
+      const int64_t ldb = (c.cols + 31) / 32 + 1;
+      std::vector<uint32_t> bits(static_cast<size_t>(c.rows * ldb), 0xDEADBEEFu);
+      t.dropout_keep_bits(c.rows, c.cols, p, 7, 0xABCDEF12345ull, c.first, c.stride, bits.data(), ldb);
+      int64_t wrong_bits = 0, kept = 0;
+      for (int64_t r = 0; r < c.rows; ++r) {
+        for (int64_t j = 0; j < c.cols; ++j) {
+          const bool keep = engine::philox_uniform(7, 0xABCDEF12345ull, c.first + r * c.stride + j) >= p;
+          const bool bit = (bits[static_cast<size_t>(r * ldb + j / 32)] >> (j % 32)) & 1u;
+          wrong_bits += bit != keep;
+          kept += bit;
+        }
+        if (c.cols % 32) CHECK((bits[static_cast<size_t>(r * ldb + c.cols / 32)] >> (c.cols % 32)) == 0u);
+        CHECK(bits[static_cast<size_t>(r * ldb + ldb - 1)] == 0xDEADBEEFu);
+      }
+      CHECK(wrong_bits == 0);
+      CHECK(kept > 0);
+      std::vector<float> want(x.size()), got(x.size()), inplace = x;
+      t.dropout_rows(x.data(), want.data(), c.rows, c.cols, p, 7, 0xABCDEF12345ull, c.first, c.stride, false);
+      t.mul_bits(x.data(), bits.data(), ldb, scale, got.data(), c.rows, c.cols);
+      t.mul_bits(inplace.data(), bits.data(), ldb, scale, inplace.data(), c.rows, c.cols);
+      CHECK(got == want);
+      CHECK(inplace == want);
     }
   }
 }

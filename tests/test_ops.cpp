@@ -300,6 +300,80 @@ TEST_CASE("attention over several tiles, with fully padded key tiles") {
       {q2, k2, v2}));
 }
 
+TEST_CASE("attention on selected query rows equals those rows of the full result, dropout included") {
+  // T = 150: forward key tiles 128 + 22, backward 64 + 64 + 22. Batch 0 keeps rows spread over
+  // all three query tiles (with runs and gaps, so dropout is drawn run by run), batch 1 one row
+  // in a padded sequence, batch 2 none (its keys and values still get gradients: zero).
+  const int64_t B = 3, T = 150, H = 8;
+  const int NH = 2;
+  Tensor q = random_tensor({B, T, H}, 170, 1.5f), k = random_tensor({B, T, H}, 171, 1.5f),
+         v = random_tensor({B, T, H}, 172);
+  std::vector<int32_t> m(B * T, 1);
+  for (int64_t t = 120; t < T; ++t) m[T + t] = 0;
+  std::vector<int32_t> sel = {0, 1, 2, 5, 63, 64, 65, 100, 127, 128, 149, T + 7};
+  Arena arena;
+  Tape tape(arena);  // training: dropout on
+  Tensor mask = ops::additive_mask(tape, ints({B, T}, m)), rows = ints({int64_t(sel.size())}, sel);
+  Tensor qsel = Tensor::empty({int64_t(sel.size()), H});
+  for (size_t n = 0; n < sel.size(); ++n)
+    for (int64_t c = 0; c < H; ++c) qsel.f32()[n * H + c] = q.f32()[sel[n] * H + c];
+  const auto full = ops::attention(tape, q, k, v, NH, mask, 0.25f, Rng(11, 12)).to_vector();
+  const auto part = ops::attention(tape, qsel, k, v, NH, mask, 0.25f, Rng(11, 12), rows).to_vector();
+  REQUIRE(part.size() == sel.size() * H);
+  int64_t changed = 0;
+  for (size_t n = 0; n < sel.size(); ++n)
+    for (int64_t c = 0; c < H; ++c) {
+      CAPTURE(n);
+      CHECK(part[n * H + c] == full[sel[n] * H + c]);  // bit for bit
+    }
+  // Dropout did change the outputs, so the equality above covered its masks.
+  const auto plain = ops::attention(tape, q, k, v, NH, mask).to_vector();
+  for (size_t i = 0; i < full.size(); ++i) changed += full[i] != plain[i];
+  CHECK(changed > int64_t(full.size()) / 2);
+  // Gradients of q (the selected rows), k and v, with dropout, on a smaller layout (the check
+  // costs two evaluations per input element): T = 70 is backward tiles 64 + 6, rows in both.
+  const std::vector<int32_t> sel2 = {1, 2, 40, 64, 69, 70 + 3};
+  Tensor rows2 = ints({int64_t(sel2.size())}, sel2), q2 = random_tensor({int64_t(sel2.size()), 4}, 173),
+         k2 = random_tensor({2, 70, 4}, 174), v2 = random_tensor({2, 70, 4}, 175);
+  CHECK_GRADCHECK(gradcheck(
+      [rows2](Tape& t, const std::vector<Tensor>& in) {
+        return ops::attention(t, in[0], in[1], in[2], NH, Tensor(), 0.25f, Rng(11, 12), rows2);
+      },
+      {q2, k2, v2}));
+  CHECK_THROWS_WITH_AS(ops::attention(tape, qsel, k, v, NH, mask, 0.0f, Rng(), ints({int64_t(sel.size())}, std::vector<int32_t>(sel.size(), 3))),
+                       "attention: rows must be ascending positions in [0, B·T = 450); row 1 is 3", ShapeError);
+  CHECK_THROWS_WITH_AS(ops::attention(tape, q, k, v, NH, mask, 0.0f, Rng(), rows),
+                       "attention: q [3, 150, 8] must be [N, H] = [12, 8] for 12 rows and k [3, 150, 8]", ShapeError);
+}
+
+TEST_CASE("dropout on gathered rows takes the masks those rows have in the whole tensor") {
+  const int64_t N = 40, C = 37;
+  Tensor x = random_tensor({N, C}, 180);
+  const std::vector<int32_t> sel = {0, 3, 4, 5, 17, 39};
+  Tensor xs = Tensor::empty({int64_t(sel.size()), C});
+  for (size_t n = 0; n < sel.size(); ++n)
+    for (int64_t c = 0; c < C; ++c) xs.f32()[n * C + c] = x.f32()[sel[n] * C + c];
+  xs.set_requires_grad(true);
+  Arena arena;
+  Tape tape(arena);
+  Tensor rows = ints({int64_t(sel.size())}, sel);
+  const auto full = ops::dropout(tape, x, 0.3f, Rng(5, 9, 1000)).to_vector();
+  const auto part = ops::dropout(tape, xs, 0.3f, Rng(5, 9, 1000), rows).to_vector();
+  int64_t zeros = 0;
+  for (size_t n = 0; n < sel.size(); ++n)
+    for (int64_t c = 0; c < C; ++c) {
+      CHECK(part[n * C + c] == full[sel[n] * C + c]);
+      zeros += part[n * C + c] == 0.0f;
+    }
+  CHECK(zeros > 30);  // ~0.3 of 222
+  CHECK(zeros < 100);
+  CHECK_GRADCHECK(gradcheck(
+      [rows](Tape& t, const std::vector<Tensor>& in) { return ops::dropout(t, in[0], 0.3f, Rng(5, 9, 1000), rows); },
+      {xs}));
+  CHECK_THROWS_WITH_AS(ops::dropout(tape, x, 0.3f, Rng(), rows),
+                       "dropout: rows i32 [6] must be contiguous i32 [N] for x [N, C], got x [40, 37]", ShapeError);
+}
+
 TEST_CASE("embedding: gather forward, scatter-add backward with repeated ids") {
   Tensor table = random_tensor({6, 4}, 70);
   Tensor ids = ints({2, 3}, {5, 0, 5, 2, 2, 2});

@@ -118,6 +118,15 @@ struct KernelTable {
   // rows' random numbers are generated together, which short rows need to be fast.
   void (*dropout_rows)(const float* x, float* y, int64_t rows, int64_t cols, float p, uint64_t seed,
                        uint64_t stream, uint64_t first, uint64_t stride, bool acc);
+  // dropout_rows's keep decisions for the same (r, c) as bits: bit c % 32 of
+  // bits[r·ldb + c / 32] (bits past cols in the last word are 0). Attention
+  // saves these in its forward pass instead of drawing them again backward.
+  void (*dropout_keep_bits)(int64_t rows, int64_t cols, float p, uint64_t seed, uint64_t stream, uint64_t first,
+                            uint64_t stride, uint32_t* bits, int64_t ldb);
+  // y[r, c] = x[r, c]·scale where that bit is set, else 0 (y may be x): with
+  // scale = 1/(1 - p), bit for bit dropout_rows's result.
+  void (*mul_bits)(const float* x, const uint32_t* bits, int64_t ldb, float scale, float* y, int64_t rows,
+                   int64_t cols);
 };
 
 enum class Isa { Scalar, Avx2, Avx512 };
