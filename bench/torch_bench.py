@@ -6,7 +6,11 @@
 
 WORKLOAD: train-tiny | train-small | train-base | infer-base | infer-tiny.
 PRECISION: fp32, or bf16-autocast (torch.autocast('cpu', torch.bfloat16) around
-the forward and loss; extra information, the targets compare with torch fp32).
+the forward and loss; extra information, the targets compare with torch fp32),
+or fp32-lastrows (training only: fp32 with the last encoder layer computing
+queries, attention output and FFN for the masked rows only, as our
+Bert::mlm_forward does; extra information, so that the engines can be compared
+on the same algorithm).
 Threads: BENCH_THREADS (default 2), torch.set_num_threads.
 
 The model is HF BertForMaskedLM's computation in float32, written with
@@ -92,16 +96,44 @@ class SelfAttention(nn.Module):
         self.query, self.key, self.value = nn.Linear(H, H), nn.Linear(H, H), nn.Linear(H, H)
         self.dropout = nn.Dropout(c["attention_probs_dropout_prob"])
 
-    def forward(self, x, additive_mask):
+    def forward(self, x, additive_mask, sel=None):
         B, T, H = x.shape
 
         def heads(t):  # [B, T, H] -> [B, NH, T, D]
-            return t.view(B, T, self.nh, self.d).permute(0, 2, 1, 3)
+            return t.view(B, -1, self.nh, self.d).permute(0, 2, 1, 3)
 
-        q, k, v = heads(self.query(x)), heads(self.key(x)), heads(self.value(x))
+        k, v = heads(self.key(x)), heads(self.value(x))
+        if sel is None:
+            q = heads(self.query(x))
+        else:  # queries of the selected rows only, padded per sequence to [B, m, H]
+            q = heads(sel.pad(self.query(sel.gather(x))))
         scores = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(self.d) + additive_mask
         probs = self.dropout(torch.softmax(scores, dim=-1))
-        return torch.matmul(probs, v).permute(0, 2, 1, 3).contiguous().view(B, T, H)
+        out = torch.matmul(probs, v).permute(0, 2, 1, 3).contiguous()
+        return out.view(B, T, H) if sel is None else sel.unpad(out.view(B, -1, H))
+
+
+class Rows:
+    """The selected flat positions b·T + t of a [B, T] batch (fp32-lastrows)."""
+
+    def __init__(self, rows, B, T):
+        self.rows, self.B = rows, B
+        b = rows // T
+        counts = torch.bincount(b, minlength=B)
+        self.m = int(counts.max())
+        starts = torch.cumsum(counts, 0) - counts
+        self.b, self.slot = b, torch.arange(len(rows)) - starts[b]
+
+    def gather(self, x):  # [B, T, H] -> [N, H]
+        return x.reshape(-1, x.shape[-1])[self.rows]
+
+    def pad(self, r):  # [N, H] -> [B, m, H]
+        out = r.new_zeros(self.B, self.m, r.shape[-1])
+        out[self.b, self.slot] = r
+        return out
+
+    def unpad(self, p):  # [B, m, H] -> [N, H]
+        return p[self.b, self.slot]
 
 
 class DenseLN(nn.Module):  # HF BertSelfOutput / BertOutput: dense -> dropout -> LayerNorm(· + residual)
@@ -121,8 +153,8 @@ class Attention(nn.Module):
         self.self = SelfAttention(c)
         self.output = DenseLN(c, c["hidden_size"])
 
-    def forward(self, x, additive_mask):
-        return self.output(self.self(x, additive_mask), x)
+    def forward(self, x, additive_mask, sel=None):
+        return self.output(self.self(x, additive_mask, sel), x if sel is None else sel.gather(x))
 
 
 class Intermediate(nn.Module):
@@ -141,8 +173,8 @@ class Layer(nn.Module):
         self.intermediate = Intermediate(c)
         self.output = DenseLN(c, c["intermediate_size"])
 
-    def forward(self, x, additive_mask):
-        a = self.attention(x, additive_mask)
+    def forward(self, x, additive_mask, sel=None):
+        a = self.attention(x, additive_mask, sel)
         return self.output(self.intermediate(a), a)
 
 
@@ -151,9 +183,9 @@ class Encoder(nn.Module):
         super().__init__()
         self.layer = nn.ModuleList(Layer(c) for _ in range(c["num_hidden_layers"]))
 
-    def forward(self, x, additive_mask):
-        for layer in self.layer:
-            x = layer(x, additive_mask)
+    def forward(self, x, additive_mask, sel=None):
+        for i, layer in enumerate(self.layer):
+            x = layer(x, additive_mask, sel if i + 1 == len(self.layer) else None)
         return x
 
 
@@ -163,10 +195,10 @@ class Bert(nn.Module):
         self.embeddings = Embeddings(c)
         self.encoder = Encoder(c)
 
-    def forward(self, ids, attention_mask):
+    def forward(self, ids, attention_mask, sel=None):
         # HF get_extended_attention_mask: [B, 1, 1, T], 0 to attend, finfo.min for padding
         additive = (1.0 - attention_mask[:, None, None, :].float()) * torch.finfo(torch.float32).min
-        return self.encoder(self.embeddings(ids), additive)
+        return self.encoder(self.embeddings(ids), additive, sel)
 
 
 class Transform(nn.Module):
@@ -271,7 +303,7 @@ def environment():
 def main():
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     profile = "--profile" in sys.argv
-    if len(args) < 2 or args[0] not in WORKLOADS or args[1] not in ("fp32", "bf16-autocast"):
+    if len(args) < 2 or args[0] not in WORKLOADS or args[1] not in ("fp32", "bf16-autocast", "fp32-lastrows"):
         sys.exit(__doc__)
     name, precision = args[0], args[1]
     steps = int(args[2]) if len(args) > 2 else 5
@@ -287,6 +319,9 @@ def main():
     rows = (labels.view(-1) != -100).nonzero().squeeze(1)
     row_labels = labels.view(-1)[rows]
     autocast = precision == "bf16-autocast"
+    if precision == "fp32-lastrows" and not train:
+        sys.exit("fp32-lastrows is a training variant")
+    sel = Rows(rows, B, T) if precision == "fp32-lastrows" else None
     env = environment()
     print(f"{name} {precision}: torch {env['torch']}, {threads} threads, OpenBLAS core {env['openblas_core']}, "
           f"ATen capability {env['aten_capability']}, OPENBLAS_CORETYPE {env['OPENBLAS_CORETYPE']}, "
@@ -305,8 +340,8 @@ def main():
         def step():
             opt.zero_grad(set_to_none=True)
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
-                h = model.bert(ids, attention_mask)
-                logits = model.mlm_logits(h.view(-1, hidden)[rows])
+                h = model.bert(ids, attention_mask, sel)
+                logits = model.mlm_logits(h.view(-1, hidden)[rows] if sel is None else h)
                 loss = F.cross_entropy(logits.float(), row_labels)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
