@@ -112,6 +112,9 @@ Registration reg([](CLI::App& app) {
   s->add_option("--min-ratio", a->options.min_ratio,
                 "A high-attention base scores above the mean and above this multiple of the sequence's minimum")
       ->check(CLI::NonNegativeNumber)->capture_default_str();
+  s->add_flag("--shift-windows", a->options.shift_windows,
+              "Move a window that would leave its sequence inward instead of dropping it (DNABERT drops it, "
+              "which loses motifs in the first or last window/2 bases, such as TATA boxes of short core promoters)");
   s->add_flag("--align-all-ties", a->options.align_all_ties,
               "Merge a candidate into every key motif tied for the best alignment, not only the first");
   return std::function<int()>([a] { return run(*a); });

@@ -124,16 +124,18 @@ std::vector<Candidate> merge_candidates(const std::vector<Candidate>& filtered, 
   return merged;
 }
 
-Motif make_windows(const Candidate& merged, const std::vector<std::string>& positives, int window) {
+Motif make_windows(const Candidate& merged, const std::vector<std::string>& positives, int window, bool shift) {
   Motif m;
   m.key = merged;
   for (const Instance& inst : merged.instances) {
     const int64_t len = inst.region.end - inst.region.start, extra = window - len;
     // Python floor division: the odd extra base goes to the right.
     const int64_t left = extra >= 0 ? extra / 2 : -((-extra + 1) / 2);
-    const int64_t start = inst.region.start - left, end = start + window;
+    int64_t start = inst.region.start - left;
     const int64_t seq_len = static_cast<int64_t>(positives.at(inst.seq).size());
-    if (start >= 0 && end < seq_len) {  // DNABERT's strict '<': a window ending at the last base is dropped
+    if (shift && seq_len >= window) start = std::clamp<int64_t>(start, 0, seq_len - window);
+    const int64_t end = start + window;
+    if (start >= 0 && (shift ? end <= seq_len : end < seq_len)) {  // DNABERT's strict '<': a window ending at the last base is dropped
       m.windows.push_back({inst.seq, {start, end}});
       m.sites.push_back(positives[inst.seq].substr(static_cast<size_t>(start), static_cast<size_t>(window)));
     }
@@ -211,7 +213,7 @@ MotifReport find_motifs(const std::vector<std::string>& positives, const std::ve
   const std::vector<Candidate> merged = merge_candidates(significant, o.min_len, o.align_all_ties);
   report.merged = merged.size();
   for (const Candidate& c : merged) {
-    Motif m = make_windows(c, positives, o.window);
+    Motif m = make_windows(c, positives, o.window, o.shift_windows);
     if (static_cast<int>(m.windows.size()) >= o.min_instances) report.motifs.push_back(std::move(m));
   }
   report.tested = std::move(candidates);

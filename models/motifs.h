@@ -30,6 +30,7 @@ struct MotifOptions {
   int min_instances = 3;
   bool align_all_ties = false;  // find_motifs.py's --align_all_ties flag (off by default)
   double min_ratio = 10;        // the "> 10 × minimum" rule; DNABERT lets callers replace it (atten_cond)
+  bool shift_windows = false;   // move a window that leaves its sequence inward instead of dropping it (ours)
 };
 
 struct Region {
@@ -75,7 +76,11 @@ struct Motif {
   std::vector<Instance> windows;   // widened instances that fit in their sequence
   std::vector<std::string> sites;  // their bases
 };
-Motif make_windows(const Candidate& merged, const std::vector<std::string>& positives, int window);
+// With `shift`, a window that would leave its sequence is moved inward to
+// fit (it may then end at the last base); only a sequence shorter than the
+// window drops it. Not DNABERT's rule: short promoters whose motif sits at
+// the first bases (GUE prom_core_tata's TATA boxes) lose every instance under it.
+Motif make_windows(const Candidate& merged, const std::vector<std::string>& positives, int window, bool shift = false);
 
 struct MotifReport {
   size_t candidates = 0, significant = 0, merged = 0;

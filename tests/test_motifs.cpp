@@ -129,6 +129,17 @@ TEST_CASE("windows: centred, the odd base to the right, dropped at the edges (DN
   const models::Motif wide = models::make_windows({"X", {{0, {0, 27}}}, 0, 0, 1, 1}, {s30}, 24);
   REQUIRE(wide.windows.size() == 1);
   CHECK(wide.windows[0].region == Region{2, 26});
+  // --shift-windows: (0,6) and (1,7) would start at -9 and -8 and move to (0,24); (3,9) of a 20-base
+  // sequence cannot hold 24 bases and still goes. A window may end at the last base: (20,26) in the
+  // 26-base sequence would end at 32 and moves to (2,26).
+  const models::Motif shifted =
+      models::make_windows({"X", {{0, {0, 6}}, {1, {1, 7}}, {2, {3, 9}}, {0, {20, 26}}}, 0, 0, 1, 1},
+                           {s26, s25, std::string(20, 'T')}, 24, true);
+  REQUIRE(shifted.windows.size() == 3);
+  CHECK(shifted.windows[0].region == Region{0, 24});
+  CHECK(shifted.windows[1].region == Region{0, 24});
+  CHECK(shifted.sites[1] == std::string(24, 'C'));
+  CHECK(shifted.windows[2].region == Region{2, 26});
 }
 
 TEST_CASE("MEME file: frequencies per column, nsites, background; logo information content") {
