@@ -103,8 +103,6 @@ struct KernelTable {
   void (*exp_shifted)(const float* S, float* P, int64_t rows, int64_t cols, const float* shift);
   // dP[r, :] = P[r, :] ⊙ (dP[r, :] - d[r]) (attention's backward: softmax gradient with d = rowsum(dO ⊙ O))
   void (*softmax_grad_rows)(const float* P, float* dP, int64_t rows, int64_t cols, const float* d);
-  // y = a ⊙ b
-  void (*mul)(const float* a, const float* b, float* y, int64_t n);
   // C[M, N] = alpha·op(A)·B + beta·C, single-threaded, for small products whose
   // operands fit in cache (attention's tiles): A and B are read in place, no
   // packing. op(A) = A ([M, K], lda) or Aᵀ (A is [K, M], lda); B is [K, N],
