@@ -104,8 +104,9 @@ void check_thread_invariance(GemmFn gemm, bool all_layouts = true) {
     int64_t M, N, K;
     bool ta, tb;
   };
+  // (5 × 70 × 6000 NN packs 2.3 MB of B: with non-temporal stores, shared by both threads.)
   for (Case s : {Case{30, 20, 3600, false, false}, Case{5, 70, 6000, false, true}, Case{30, 20, 3600, true, false},
-                 Case{5, 70, 6000, true, true}}) {
+                 Case{5, 70, 6000, true, true}, Case{5, 70, 6000, false, false}}) {
     if (!all_layouts && s.ta == s.tb) continue;
     CAPTURE(s.M);
     CAPTURE(s.ta);
@@ -150,9 +151,11 @@ TEST_CASE("gemm matches a double reference on every layout and edge") {
 
 TEST_CASE("gemm matches a double reference across its blocking edges") {
   // K slices are at most 768 deep (256 on the scalar path), register tiles
-  // 14×32 (AVX-512), 6×16 (AVX2), 4×4 (scalar), row blocks 224 / 192 / 128.
+  // 14×32 (AVX-512), 6×16 (AVX2), 4×4 (scalar), row blocks 112 / 192 / 128,
+  // B packed 32 rows at a time, with non-temporal stores from 2 MiB packed.
   // Shapes: K just below / at / above one and two slices, M and N one off a
-  // tile, tiny products, a row block plus a partial tile, large leading dims.
+  // tile, tiny products, a row block plus a partial tile, large leading dims,
+  // and a B of 22 panels × 800 rows (2.25 MB packed, partial last panel).
   const k::KernelTable& t = k::active();
   CAPTURE(t.isa);
   struct Shape {
@@ -161,7 +164,7 @@ TEST_CASE("gemm matches a double reference across its blocking edges") {
   for (Shape s : {Shape{15, 33, 767, 0}, Shape{13, 31, 768, 0}, Shape{29, 47, 769, 0}, Shape{7, 17, 1537, 0},
                   Shape{5, 3, 255, 0}, Shape{6, 16, 257, 0}, Shape{2, 2, 2, 0}, Shape{1, 65, 9, 0},
                   Shape{231, 20, 40, 0}, Shape{20, 1539, 12, 0}, Shape{19, 37, 100, 1000}, Shape{9, 49, 100, 0},
-                  Shape{17, 97, 40, 0}, Shape{225, 1537, 20, 0}})
+                  Shape{17, 97, 40, 0}, Shape{225, 1537, 20, 0}, Shape{3, 700, 800, 0}})
     check_gemm_layouts(t.gemm, s.M, s.N, s.K, s.pad, {{1.0f, 0.0f}, {-0.5f, 0.75f}});
 }
 
@@ -530,14 +533,16 @@ TEST_CASE("gemm matches a double reference in bf16, on the rounded inputs") {
   // tolerance applies. Shapes: tiles and slices cut everywhere, odd K (a
   // half-empty last pair), K over one native bf16 slice (1536) with an odd
   // last slice, a row block plus a partial tile, N over one column block
-  // (1536), large leading dimensions.
+  // (1536), large leading dimensions, and a B packed with non-temporal
+  // stores (22 panels × 801 pairs, 2.25 MB; two slices, the last one odd).
   struct Shape {
     int64_t M, N, K, pad;
   };
   for (const Bf16Path& p : bf16_paths()) {
     CAPTURE(p.name);
     for (Shape s : {Shape{1, 1, 1, 0}, Shape{7, 5, 3, 0}, Shape{17, 33, 19, 0}, Shape{15, 33, 767, 0},
-                    Shape{7, 17, 1537, 0}, Shape{231, 20, 41, 0}, Shape{20, 1539, 12, 0}, Shape{19, 37, 101, 1000}})
+                    Shape{7, 17, 1537, 0}, Shape{231, 20, 41, 0}, Shape{20, 1539, 12, 0}, Shape{19, 37, 101, 1000},
+                    Shape{3, 700, 1601, 0}})
       check_gemm_layouts(p.gemm, s.M, s.N, s.K, s.pad, {{1.0f, 0.0f}, {-0.5f, 0.75f}}, true);
     // And the rounding really happens: against the unrounded inputs the error
     // is that of bf16 (2^-9 relative per input), far above the tolerance.

@@ -71,17 +71,22 @@ struct Bf16Panels {
   static int64_t k_block(int64_t K) { return k_block_of(K, kKCMaxBf16, 2); }
 
   // dst[p · kNR + c] = pair (op(B)[k0 + 2p, j0 + c], op(B)[k0 + 2p + 1, j0 + c]), zero for c ≥ nr.
+  // `stream`: non-temporal stores (dst is 64-byte aligned), for a B from memory.
   static void pack_b(bool tb, const float* B, int64_t ldb, int64_t k0, int64_t kc, int64_t j0, int64_t nr,
-                     uint32_t* dst) {
+                     uint32_t* dst, bool stream) {
     const int64_t kp = (kc + 1) / 2;
     if (!tb) {
       for (int64_t p = 0; p < kp; ++p) {
         const float* r0 = B + (k0 + 2 * p) * ldb + j0;
         const float* r1 = 2 * p + 1 < kc ? r0 + ldb : nullptr;
 #pragma GCC unroll 2
-        for (int64_t v = 0; v < kNV; ++v)
-          _mm512_storeu_si512(dst + p * kNR + v * W,
-                              pairs_of_rows(r0 + v * W, r1 ? r1 + v * W : nullptr, first_n(nr - v * W)));
+        for (int64_t v = 0; v < kNV; ++v) {
+          const __m512i x = pairs_of_rows(r0 + v * W, r1 ? r1 + v * W : nullptr, first_n(nr - v * W));
+          if (stream)
+            _mm512_stream_si512(reinterpret_cast<__m512i*>(dst + p * kNR + v * W), x);
+          else
+            _mm512_storeu_si512(dst + p * kNR + v * W, x);
+        }
       }
       return;
     }
@@ -114,7 +119,8 @@ struct Bf16Panels {
   // acc += Ap·Bp over kp pairs: per pair, 2 B vectors and one VDPBF16PS per
   // (row, vector), the A pair broadcast from memory.
   __attribute__((always_inline)) static void accumulate(int64_t kp, const uint32_t* __restrict Ap,
-                                                        const uint32_t* __restrict Bp, F (&acc)[kMR][kNV]) {
+                                                        const uint32_t* __restrict Bp, F (&acc)[kMR][kNV],
+                                                        L2Feed& feed) {
     __m512 c[kMR][kNV];
 #pragma GCC unroll 16
     for (int64_t r = 0; r < kMR; ++r)
@@ -123,6 +129,7 @@ struct Bf16Panels {
     for (int64_t p = 0; p < kp; ++p) {
 #pragma GCC unroll 2
       for (int64_t v = 0; v < kNV; ++v) __builtin_prefetch(Bp + (p + kPrefetchB) * kNR + v * W, 0, 3);
+      feed.tick();
       __m512bh b[kNV];
 #pragma GCC unroll 2
       for (int64_t v = 0; v < kNV; ++v) b[v] = reinterpret_cast<__m512bh>(_mm512_loadu_si512(Bp + p * kNR + v * W));
