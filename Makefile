@@ -4,7 +4,9 @@ SHELL := /bin/bash
 BUILD_DIR  ?= build
 BUILD_TYPE ?= Release
 JOBS       ?= $(shell nproc)
-DEBIAN_PACKAGES := g++ cmake make libdnnl-dev libxsimd-dev \
+# ocl-icd-opencl-dev: Debian's oneDNN is built with the OpenCL GPU runtime, so its
+# CMake config (dnnl-config.cmake) requires OpenCL; libdnnl-dev only recommends it.
+DEBIAN_PACKAGES := g++ cmake make libdnnl-dev ocl-icd-opencl-dev libxsimd-dev \
                    doctest-dev zlib1g-dev libcli11-dev nlohmann-json3-dev qemu-user \
                    libopenmpi-dev openmpi-bin
 FUZZ_PACKAGES   := clang libclang-rt-14-dev
@@ -18,10 +20,12 @@ all: build
 setup:
 	@bash tools/setup-deps.sh $(DEBIAN_PACKAGES)
 
-$(BUILD_DIR)/CMakeCache.txt: | setup
+# The stamp is the generated Makefile, which CMake writes only when configuring
+# succeeded (a failed configure leaves a CMakeCache.txt behind).
+$(BUILD_DIR)/Makefile: | setup
 	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
 
-build: setup $(BUILD_DIR)/CMakeCache.txt
+build: setup $(BUILD_DIR)/Makefile
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
 test: build
