@@ -6,6 +6,7 @@
 
 #include "engine/error.h"
 #include "engine/threads.h"
+#include "ops/kernels/kernels.h"
 
 namespace dnabert::models {
 
@@ -45,18 +46,13 @@ double grad_norm(const engine::ParamSet& params, double grad_scale) {
   const float* g = params.grads().f32();
   const int64_t chunks = (n + kNormChunk - 1) / kNormChunk;
   std::vector<double> partial(static_cast<size_t>(chunks), 0.0);
+  const auto& kernels = ops::kernels::active();
   engine::parallel_for(chunks, 1, [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
       const int64_t i0 = c * kNormChunk, i1 = std::min(n, (c + 1) * kNormChunk);
-      // Eight running sums (element i into sum i mod 8), added in a fixed
-      // order at the end: independent chains the compiler can vectorise
-      // (one chain was bound by the add latency: 87 ms for 84 M gradients).
-      double s8[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-      int64_t i = i0;
-      for (; i + 8 <= i1; i += 8)
-        for (int j = 0; j < 8; ++j) s8[j] += static_cast<double>(g[i + j]) * g[i + j];
-      for (; i < i1; ++i) s8[(i - i0) % 8] += static_cast<double>(g[i]) * g[i];
-      partial[static_cast<size_t>(c)] = ((s8[0] + s8[1]) + (s8[2] + s8[3])) + ((s8[4] + s8[5]) + (s8[6] + s8[7]));
+      // Eight running sums in a fixed order (kernels.h): independent chains
+      // that vectorise (one chain was bound by the add latency).
+      partial[static_cast<size_t>(c)] = kernels.sumsq8(g + i0, i1 - i0);
     }
   });
   double total = 0.0;
@@ -112,43 +108,36 @@ StepStats AdamW::step(double grad_scale) {
   stats.lr = next_lr();
   stats.step = ++step_;
 
-  // Scalars in double, cast once; the per-element arithmetic is f32 like torch's.
+  // Scalars in double, cast once; the per-element arithmetic is f32 like
+  // torch's, in the kernel table's adamw (vectorised per ISA).
   const double t = static_cast<double>(step_);
   const double bc1 = 1.0 - std::pow(o.beta1, t), bc2 = 1.0 - std::pow(o.beta2, t);
-  const bool hf = o.variant == AdamWVariant::kHuggingFace;
-  const float g_scale = static_cast<float>(static_cast<float>(grad_scale) * static_cast<float>(stats.clip_coef));
-  const float b1 = static_cast<float>(o.beta1), b2 = static_cast<float>(o.beta2);
-  const float one_minus_b1 = static_cast<float>(1.0 - o.beta1), one_minus_b2 = static_cast<float>(1.0 - o.beta2);
-  const float eps = static_cast<float>(o.eps);
-  const float step_size = static_cast<float>(hf ? stats.lr * std::sqrt(bc2) / bc1 : stats.lr / bc1);
-  const float sqrt_bc2 = static_cast<float>(std::sqrt(bc2));
-  const float decay = static_cast<float>(stats.lr * o.weight_decay);        // HF: p -= (lr·wd)·p
-  const float keep = static_cast<float>(1.0 - stats.lr * o.weight_decay);   // torch: p *= 1 - lr·wd
+  ops::kernels::AdamWScalars s;
+  s.hf = o.variant == AdamWVariant::kHuggingFace;
+  s.g_scale = static_cast<float>(static_cast<float>(grad_scale) * static_cast<float>(stats.clip_coef));
+  s.b1 = static_cast<float>(o.beta1);
+  s.b2 = static_cast<float>(o.beta2);
+  s.one_minus_b1 = static_cast<float>(1.0 - o.beta1);
+  s.one_minus_b2 = static_cast<float>(1.0 - o.beta2);
+  s.eps = static_cast<float>(o.eps);
+  s.step_size = static_cast<float>(s.hf ? stats.lr * std::sqrt(bc2) / bc1 : stats.lr / bc1);
+  s.sqrt_bc2 = static_cast<float>(std::sqrt(bc2));
+  s.decay = static_cast<float>(stats.lr * o.weight_decay);       // HF: p -= (lr·wd)·p
+  s.keep = static_cast<float>(1.0 - stats.lr * o.weight_decay);  // torch: p *= 1 - lr·wd
 
   float* p = params_.values().f32();
   const float* grad = params_.grads().f32();
   float* m = exp_avg_.f32();
   float* v = exp_avg_sq_.f32();
-  auto update = [&](int64_t i0, int64_t i1, bool decays) {
-    for (int64_t i = i0; i < i1; ++i) {
-      const float g = grad[i] * g_scale;
-      m[i] = b1 * m[i] + one_minus_b1 * g;
-      v[i] = b2 * v[i] + one_minus_b2 * g * g;
-      if (hf) {
-        p[i] -= step_size * m[i] / (std::sqrt(v[i]) + eps);
-        if (decays) p[i] -= decay * p[i];
-      } else {
-        if (decays) p[i] *= keep;
-        p[i] -= step_size * m[i] / (std::sqrt(v[i]) / sqrt_bc2 + eps);
-      }
-    }
-  };
+  const auto& kernels = ops::kernels::active();
   // Each chunk of the flat buffer visits the parameter segments it overlaps.
   engine::parallel_for(params_.numel(), kUpdateGrain, [&](int64_t c0, int64_t c1) {
     auto seg = std::upper_bound(segments_.begin(), segments_.end(), c0,
                                 [](int64_t x, const Segment& s) { return x < s.end; });
-    for (; seg != segments_.end() && seg->begin < c1; ++seg)
-      update(std::max(c0, seg->begin), std::min(c1, seg->end), seg->decay && o.weight_decay > 0);
+    for (; seg != segments_.end() && seg->begin < c1; ++seg) {
+      const int64_t i0 = std::max(c0, seg->begin), i1 = std::min(c1, seg->end);
+      kernels.adamw(p + i0, grad + i0, m + i0, v + i0, i1 - i0, s, seg->decay && o.weight_decay > 0);
+    }
   });
   return stats;
 }

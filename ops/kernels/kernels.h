@@ -12,6 +12,19 @@
 
 namespace dnabert::ops::kernels {
 
+// The per-update scalars of one AdamW step (models/optimizer.cpp computes
+// them in double and casts once). hf selects HF's variant (eps outside the
+// bias correction, decay after the Adam step) over torch.optim.AdamW's.
+struct AdamWScalars {
+  float g_scale;                     // gradient scale (accumulation, clipping)
+  float b1, b2, one_minus_b1, one_minus_b2, eps;
+  float step_size;                   // HF: lr·√bc2/bc1; torch: lr/bc1
+  float sqrt_bc2;                    // torch: √bc2
+  float decay;                       // HF: p -= decay·p, decay = lr·wd
+  float keep;                        // torch: p *= keep, keep = 1 - lr·wd
+  bool hf;
+};
+
 struct KernelTable {
   const char* isa;  // "avx512", "avx2" or "scalar"
 
@@ -125,6 +138,15 @@ struct KernelTable {
   // scale = 1/(1 - p), bit for bit dropout_rows's result.
   void (*mul_bits)(const float* x, const uint32_t* bits, int64_t ldb, float scale, float* y, int64_t rows,
                    int64_t cols);
+  // One AdamW update of n elements, per element (f32, in this order):
+  //   g = grad·g_scale; m = b1·m + (1-b1)·g; v = b2·v + (1-b2)·g·g;
+  //   HF:    p -= step_size·m / (√v + eps); if decays: p -= decay·p
+  //   torch: if decays: p *= keep; p -= step_size·m / (√v / sqrt_bc2 + eps)
+  void (*adamw)(float* p, const float* grad, float* m, float* v, int64_t n, const AdamWScalars& s, bool decays);
+  // Σ x[i]² in double: element i into running sum i mod 8, then
+  // ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7)) (the gradient norm's
+  // fixed order; a vector of doubles holds the eight sums).
+  double (*sumsq8)(const float* x, int64_t n);
 };
 
 enum class Isa { Scalar, Avx2, Avx512 };

@@ -28,6 +28,7 @@ struct F {
 constexpr const char* kIsaName = "scalar";
 inline F vfma(F a, F b, F c) { return F(a.v * b.v + c.v); }  // no FMA unit on baseline x86-64
 inline void vstream(float* p, F x) { *p = x.v; }
+inline F vsqrt(F x) { return F(__builtin_sqrtf(x.v)); }
 inline F vexp(F x) { return F(__builtin_expf(x.v)); }
 inline F vtanh(F x) { return F(__builtin_tanhf(x.v)); }
 inline F vlog1p(F x) { return F(__builtin_log1pf(x.v)); }
