@@ -248,6 +248,42 @@ TEST_CASE("gemm_tile and gemm give the same bits on attention's tiles") {
   }
 }
 
+TEST_CASE("gemm's one-thread small-product path (gemm_tile) gives the packed path's bits") {
+  // Called inside a parallel region, gemm runs on the calling thread, and a
+  // product with one K slice, N a multiple of the vector width and small (or
+  // narrow) operands goes to gemm_tile (op(B) = Bᵀ transposed into a scratch
+  // buffer first). With 2 threads outside a parallel region the same product
+  // (over 4 MFLOP) runs packed and split across threads. Both must give the
+  // same bits: attention-shaped NN/TN (N = 64), and an NT with small A and B;
+  // M leaves a remainder of rows, N a single-vector block, alpha and beta set.
+  const k::KernelTable& t = k::active();
+  if (k::selected_precision() != k::Precision::F32 || k::selected_backend() != k::Backend::Native) return;
+  CAPTURE(t.isa);
+  const int saved = dnabert::engine::num_threads();
+  dnabert::engine::set_num_threads(2);
+  struct Case {
+    int64_t M, N, K;
+    bool ta, tb;
+  };
+  for (Case s : {Case{203, 64, 250, false, false}, Case{203, 64, 250, true, false}, Case{161, 80, 200, false, true},
+                 Case{161, 80, 200, true, true}}) {
+    CAPTURE(s.M);
+    CAPTURE(s.ta);
+    CAPTURE(s.tb);
+    const int64_t lda = (s.ta ? s.M : s.K) + 3, ldb = (s.tb ? s.K : s.N) + 5, ldc = s.N + 7;
+    auto A = randn(static_cast<size_t>((s.ta ? s.K : s.M) * lda), 41);
+    auto B = randn(static_cast<size_t>((s.tb ? s.N : s.K) * ldb), 42);
+    auto packed = randn(static_cast<size_t>(s.M * ldc), 43), tiled = packed;
+    t.gemm(s.ta, s.tb, s.M, s.N, s.K, 0.7f, A.data(), lda, B.data(), ldb, 0.5f, packed.data(), ldc);
+#pragma omp parallel num_threads(2)
+    if (omp_get_thread_num() == 0)
+      t.gemm(s.ta, s.tb, s.M, s.N, s.K, 0.7f, A.data(), lda, B.data(), ldb, 0.5f, tiled.data(), ldc);
+    CHECK(std::memcmp(packed.data(), tiled.data(), packed.size() * sizeof(float)) == 0);
+    CHECK(gemm_error(t.gemm, s.ta, s.tb, s.M, s.N, s.K, 0.7f, 0.5f) < 8e-6 * std::sqrt(static_cast<double>(s.K)));
+  }
+  dnabert::engine::set_num_threads(saved);
+}
+
 TEST_CASE("gemm_bias gives the bits of gemm then add_bias or bias_gelu_fwd, on every ISA") {
   for (k::Isa isa : k::supported_isas()) {
     const k::KernelTable& t = isa == k::Isa::Avx512 ? k::avx512_table()

@@ -68,6 +68,7 @@ struct Bf16Panels {
   using T = uint32_t;
   static constexpr int64_t kStep = 2;
   static constexpr bool kEpilogue = false;  // gemm_bias is fp32 only
+  static constexpr bool kTileSmall = false;  // gemm_tile is fp32
   static int64_t k_block(int64_t K) { return k_block_of(K, kKCMaxBf16, 2); }
 
   // dst[p · kNR + c] = pair (op(B)[k0 + 2p, j0 + c], op(B)[k0 + 2p + 1, j0 + c]), zero for c ≥ nr.
