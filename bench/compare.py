@@ -10,11 +10,11 @@ fp32-lastrows (its last layer on the masked rows only, the algorithm our
 training step uses), an extra line gives our fp32 training against that:
 information, without a goal (the target is against torch fp32, HF's model).
 
-Rounds: run.sh may run a workload's fp32 pair (ours, then torch) several
-times. The k-th row of one engine pairs with the k-th of the other, and a
-ratio is the median of the per-round ratios (each round's two runs are
-minutes apart, so slow drift of the machine's speed cancels); the table shows
-each engine's median round.
+Rounds: run.sh may run a workload's rounds (ours fp32, torch fp32 and, for
+training, ours bf16) several times. The k-th row of one engine pairs with the
+k-th of torch fp32, and a ratio is the median of the per-round ratios (each
+round's runs are minutes apart, so slow drift of the machine's speed cancels);
+the table shows each engine's median round.
 """
 import json
 import sys

@@ -46,21 +46,22 @@ export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 echo "OMP_WAIT_POLICY=$OMP_WAIT_POLICY"
 ours() { "$BUILD_DIR/bench_train" "$@"; }
 theirs() { (source "$ROOT/bench/torch_env.sh" && /usr/bin/python3 "$ROOT/bench/torch_bench.py" "$@"); }
-# The fp32 pair (ours, then torch) runs BENCH_ROUNDS times (default 3): this
-# KVM guest's speed drifts by 5-15% over minutes, and compare.py takes the
-# median of the per-round ratios. Training also runs torch with its last layer
-# on the masked rows only (fp32-lastrows, the algorithm our step uses), once,
-# to compare the engines on the same algorithm.
+# Each round (BENCH_ROUNDS, default 3) runs ours fp32, torch fp32 and, for
+# training, ours bf16 one after the other: these KVM guests' speed drifts by
+# 5-50% over minutes (bench/RESULTS.md), and compare.py takes the median of the
+# per-round ratios to torch fp32 of the same round. Training also runs torch
+# with its last layer on the masked rows only (fp32-lastrows, the algorithm our
+# step uses) and torch's bf16 autocast, once each, as information.
 ROUNDS=${BENCH_ROUNDS:-3}
 run() {  # workload steps warmup
   local w=$1 s=$2 wu=$3 i
   for ((i = 0; i < ROUNDS; ++i)); do
     ours "$w" fp32 "$s" "$wu" | tee -a "$OUT/log"
     theirs "$w" fp32 "$s" "$wu" | tee -a "$OUT/log"
+    if [[ $w == train-* ]]; then ours "$w" bf16 "$s" "$wu" | tee -a "$OUT/log"; fi
   done
   if [[ $w == train-* ]]; then
     theirs "$w" fp32-lastrows "$s" "$wu" | tee -a "$OUT/log"
-    ours "$w" bf16 "$s" "$wu" | tee -a "$OUT/log"
     theirs "$w" bf16-autocast "$s" "$wu" | tee -a "$OUT/log"
   fi
 }
