@@ -112,18 +112,19 @@ StepStats AdamW::step(double grad_scale) {
   // torch's, in the kernel table's adamw (vectorised per ISA).
   const double t = static_cast<double>(step_);
   const double bc1 = 1.0 - std::pow(o.beta1, t), bc2 = 1.0 - std::pow(o.beta2, t);
-  ops::kernels::AdamWScalars s;
-  s.hf = o.variant == AdamWVariant::kHuggingFace;
-  s.g_scale = static_cast<float>(static_cast<float>(grad_scale) * static_cast<float>(stats.clip_coef));
-  s.b1 = static_cast<float>(o.beta1);
-  s.b2 = static_cast<float>(o.beta2);
-  s.one_minus_b1 = static_cast<float>(1.0 - o.beta1);
-  s.one_minus_b2 = static_cast<float>(1.0 - o.beta2);
-  s.eps = static_cast<float>(o.eps);
-  s.step_size = static_cast<float>(s.hf ? stats.lr * std::sqrt(bc2) / bc1 : stats.lr / bc1);
-  s.sqrt_bc2 = static_cast<float>(std::sqrt(bc2));
-  s.decay = static_cast<float>(stats.lr * o.weight_decay);       // HF: p -= (lr·wd)·p
-  s.keep = static_cast<float>(1.0 - stats.lr * o.weight_decay);  // torch: p *= 1 - lr·wd
+  const bool hf = o.variant == AdamWVariant::kHuggingFace;
+  const ops::kernels::AdamWScalars scalars{
+      .g_scale = static_cast<float>(static_cast<float>(grad_scale) * static_cast<float>(stats.clip_coef)),
+      .b1 = static_cast<float>(o.beta1),
+      .b2 = static_cast<float>(o.beta2),
+      .one_minus_b1 = static_cast<float>(1.0 - o.beta1),
+      .one_minus_b2 = static_cast<float>(1.0 - o.beta2),
+      .eps = static_cast<float>(o.eps),
+      .step_size = static_cast<float>(hf ? stats.lr * std::sqrt(bc2) / bc1 : stats.lr / bc1),
+      .sqrt_bc2 = static_cast<float>(std::sqrt(bc2)),
+      .decay = static_cast<float>(stats.lr * o.weight_decay),       // HF: p -= (lr·wd)·p
+      .keep = static_cast<float>(1.0 - stats.lr * o.weight_decay),  // torch: p *= 1 - lr·wd
+      .hf = hf};
 
   float* p = params_.values().f32();
   const float* grad = params_.grads().f32();
@@ -136,7 +137,7 @@ StepStats AdamW::step(double grad_scale) {
                                 [](int64_t x, const Segment& s) { return x < s.end; });
     for (; seg != segments_.end() && seg->begin < c1; ++seg) {
       const int64_t i0 = std::max(c0, seg->begin), i1 = std::min(c1, seg->end);
-      kernels.adamw(p + i0, grad + i0, m + i0, v + i0, i1 - i0, s, seg->decay && o.weight_decay > 0);
+      kernels.adamw(p + i0, grad + i0, m + i0, v + i0, i1 - i0, scalars, seg->decay && o.weight_decay > 0);
     }
   });
   return stats;
