@@ -117,14 +117,15 @@ struct Bf16Panels {
     }
   }
 
-  // acc += Ap·Bp over kp pairs: per pair, 2 B vectors and one VDPBF16PS per
-  // (row, vector), the A pair broadcast from memory.
+  // acc += Ap·Bp over kp pairs for the first R rows: per pair, 2 B vectors and
+  // one VDPBF16PS per (row, vector), the A pair broadcast from memory.
+  template <int64_t R>
   __attribute__((always_inline)) static void accumulate(int64_t kp, const uint32_t* __restrict Ap,
                                                         const uint32_t* __restrict Bp, F (&acc)[kMR][kNV],
                                                         L2Feed& feed) {
     __m512 c[kMR][kNV];
 #pragma GCC unroll 16
-    for (int64_t r = 0; r < kMR; ++r)
+    for (int64_t r = 0; r < R; ++r)
 #pragma GCC unroll 2
       for (int64_t v = 0; v < kNV; ++v) c[r][v] = acc[r][v];
     for (int64_t p = 0; p < kp; ++p) {
@@ -136,14 +137,14 @@ struct Bf16Panels {
       for (int64_t v = 0; v < kNV; ++v) b[v] = reinterpret_cast<__m512bh>(_mm512_loadu_si512(Bp + p * kNR + v * W));
       const uint32_t* a = Ap + p * kMR;
 #pragma GCC unroll 16
-      for (int64_t r = 0; r < kMR; ++r) {
+      for (int64_t r = 0; r < R; ++r) {
         const __m512bh ar = reinterpret_cast<__m512bh>(_mm512_set1_epi32(static_cast<int>(a[r])));
 #pragma GCC unroll 2
         for (int64_t v = 0; v < kNV; ++v) c[r][v] = _mm512_dpbf16_ps(c[r][v], ar, b[v]);
       }
     }
 #pragma GCC unroll 16
-    for (int64_t r = 0; r < kMR; ++r)
+    for (int64_t r = 0; r < R; ++r)
 #pragma GCC unroll 2
       for (int64_t v = 0; v < kNV; ++v) acc[r][v] = F(c[r][v]);
   }
