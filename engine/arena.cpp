@@ -109,6 +109,8 @@ Storage::Storage(size_t bytes, Arena* arena) : bytes_(bytes) {
   if (arena) {
     arena_ = arena->state();
     data_ = arena->allocate(bytes);
+  } else if (bytes >= Arena::kHugePageBytes) {
+    data_ = Arena::os_allocate(Arena::size_class(bytes));
   } else {
     size_t rounded = (bytes + Arena::kAlignment - 1) / Arena::kAlignment * Arena::kAlignment;
     if (rounded == 0) rounded = Arena::kAlignment;
@@ -120,6 +122,8 @@ Storage::Storage(size_t bytes, Arena* arena) : bytes_(bytes) {
 Storage::~Storage() {
   if (arena_)
     Arena::release(*arena_, data_, bytes_);
+  else if (bytes_ >= Arena::kHugePageBytes)
+    Arena::os_release(data_, Arena::size_class(bytes_));
   else
     std::free(data_);
 }

@@ -1,6 +1,7 @@
 // engine/: tensors and views, the caching arena, the Philox generator, the tape.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <set>
 
 #include "engine/arena.h"
@@ -93,6 +94,19 @@ TEST_CASE("arena: big blocks are 2 MiB aligned, size classes waste at most 25%")
     const bool tight = static_cast<double>(c) <= 1.25 * static_cast<double>(n) + 64 || c - n < Arena::kHugePageBytes;
     CHECK(tight);
   }
+}
+
+TEST_CASE("tensors without an arena: big blocks are 2 MiB aligned (huge pages), small ones 64-byte aligned") {
+  // The parameters, gradients and Adam moments are such tensors.
+  Tensor big = Tensor::zeros({(int64_t{3} << 20) / 4 + 5});  // just over 3 MiB
+  CHECK(reinterpret_cast<uintptr_t>(big.f32()) % Arena::kHugePageBytes == 0);
+  std::vector<float> v = big.to_vector();
+  CHECK(std::all_of(v.begin(), v.end(), [](float x) { return x == 0.0f; }));
+  big.f32()[big.numel() - 1] = 7.0f;
+  CHECK(big.to_vector().back() == 7.0f);
+  Tensor small = Tensor::full({1000}, 3.0f);
+  CHECK(reinterpret_cast<uintptr_t>(small.f32()) % Arena::kAlignment == 0);
+  CHECK(small.to_vector()[999] == 3.0f);
 }
 
 TEST_CASE("arena: tensors may outlive the arena object") {
