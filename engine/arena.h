@@ -69,10 +69,10 @@ class Arena {
 // Storage: one arena block (or a heap block when no arena is given).
 // Tensors share it through shared_ptr; the last owner returns the block.
 // Heap blocks of 2 MiB and more are mmap'ed and advised MADV_HUGEPAGE like
-// the arena's: the parameters, gradients and Adam moments live there, and
-// on 4 KiB pages each optimizer pass over them walked the page tables anew
-// (train-small on the Zen 5 guest: 20-40 ms of a step's ~60 ms AdamW went
-// to the first pass over 86 MB of gradients after the backward pass).
+// the arena's: the parameters, gradients and Adam moments live there. On
+// 4 KiB pages (aligned_alloc), a one-step train-small run faulted 92662
+// pages against 8660, and its AdamW step took 12-14 ms against 8 ms (Zen 5
+// guest; bench/RESULTS.md).
 class Storage {
  public:
   Storage(size_t bytes, Arena* arena);
