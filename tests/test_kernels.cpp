@@ -151,10 +151,11 @@ TEST_CASE("gemm matches a double reference on every layout and edge") {
 
 TEST_CASE("gemm matches a double reference across its blocking edges") {
   // K slices are at most 768 deep (256 on the scalar path), register tiles
-  // 14×32 (AVX-512), 6×16 (AVX2), 4×4 (scalar), row blocks 112 / 192 / 128,
+  // 14×32 (AVX-512), 6×16 (AVX2), 4×4 (scalar), row blocks 224 / 192 / 128,
   // B packed 32 rows at a time, with non-temporal stores from 2 MiB packed.
   // Shapes: K just below / at / above one and two slices, M and N one off a
-  // tile, tiny products, a row block plus a partial tile, large leading dims,
+  // tile, tiny products, a row block plus a partial tile (231 rows with one
+  // thread; 462 rows give each of 2 threads 231), large leading dims,
   // and a B of 22 panels × 800 rows (2.25 MB packed, partial last panel).
   // A partial tile of mr rows runs a register tile of mr rounded up to even
   // rows: the shapes' last tiles run every such tile (2, 4, ..., 14 rows on
@@ -167,7 +168,8 @@ TEST_CASE("gemm matches a double reference across its blocking edges") {
   for (Shape s : {Shape{15, 33, 767, 0}, Shape{13, 31, 768, 0}, Shape{29, 47, 769, 0}, Shape{7, 17, 1537, 0},
                   Shape{5, 3, 255, 0}, Shape{6, 16, 257, 0}, Shape{2, 2, 2, 0}, Shape{1, 65, 9, 0},
                   Shape{231, 20, 40, 0}, Shape{20, 1539, 12, 0}, Shape{19, 37, 100, 1000}, Shape{9, 49, 100, 0},
-                  Shape{17, 97, 40, 0}, Shape{225, 1537, 20, 0}, Shape{3, 700, 800, 0}, Shape{26, 40, 769, 0}})
+                  Shape{17, 97, 40, 0}, Shape{225, 1537, 20, 0}, Shape{3, 700, 800, 0}, Shape{26, 40, 769, 0},
+                  Shape{462, 40, 30, 0}})
     check_gemm_layouts(t.gemm, s.M, s.N, s.K, s.pad, {{1.0f, 0.0f}, {-0.5f, 0.75f}});
 }
 
@@ -571,7 +573,8 @@ TEST_CASE("gemm matches a double reference in bf16, on the rounded inputs") {
   // Only the summation order differs from the reference, so the fp32
   // tolerance applies. Shapes: tiles and slices cut everywhere, odd K (a
   // half-empty last pair), K over one native bf16 slice (1536) with an odd
-  // last slice, a row block plus a partial tile, N over one column block
+  // last slice, a row block plus a partial tile (231 and, for 2 threads,
+  // 462 rows), N over one column block
   // (1536), large leading dimensions, a B packed with non-temporal stores
   // (22 panels × 801 pairs, 2.25 MB; two slices, the last one odd), and last
   // tiles of every partial register tile (2, 4, ..., 12 rows).
@@ -582,7 +585,7 @@ TEST_CASE("gemm matches a double reference in bf16, on the rounded inputs") {
     CAPTURE(p.name);
     for (Shape s : {Shape{1, 1, 1, 0}, Shape{7, 5, 3, 0}, Shape{17, 33, 19, 0}, Shape{15, 33, 767, 0},
                     Shape{7, 17, 1537, 0}, Shape{231, 20, 41, 0}, Shape{20, 1539, 12, 0}, Shape{19, 37, 101, 1000},
-                    Shape{3, 700, 1601, 0}, Shape{10, 40, 45, 0}, Shape{26, 40, 45, 0}})
+                    Shape{3, 700, 1601, 0}, Shape{10, 40, 45, 0}, Shape{26, 40, 45, 0}, Shape{462, 20, 41, 0}})
       check_gemm_layouts(p.gemm, s.M, s.N, s.K, s.pad, {{1.0f, 0.0f}, {-0.5f, 0.75f}}, true);
     // And the rounding really happens: against the unrounded inputs the error
     // is that of bf16 (2^-9 relative per input), far above the tolerance.
