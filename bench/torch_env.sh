@@ -16,3 +16,22 @@ MULTIARCH=$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
 export LD_LIBRARY_PATH="/usr/lib/$MULTIARCH/openblas-openmp${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export LD_PRELOAD="/usr/lib/$MULTIARCH/libtcmalloc_minimal.so.4${LD_PRELOAD:+:$LD_PRELOAD}"
 export ATEN_CPU_CAPABILITY=avx512
+# - OpenBLAS 0.3.21 does not know CPUs newer than itself and then falls back
+#   to its SSE3 "Prescott" core (seen on an Intel Xeon of family 6 model 207,
+#   AVX-512 + AVX512_BF16 + AMX). Where the core it picks is not an AVX-512 one
+#   but the CPU has AVX-512, name the core from the CPU's flags: Cooperlake
+#   (SkylakeX's kernels plus bf16) with AVX512_BF16, else SkylakeX; likewise
+#   Haswell for an AVX2 CPU it does not recognise.
+_ob_core=$(/usr/bin/python3 -c 'import ctypes; o = ctypes.CDLL("libopenblas.so.0"); o.openblas_get_corename.restype = ctypes.c_char_p; print(o.openblas_get_corename().decode())' 2>/dev/null || echo "?")
+_ob_flags=" $(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null | cut -d: -f2) "
+case "$_ob_core" in
+  SkylakeX | Cooperlake | SapphireRapids) ;;
+  *)
+    if [[ $_ob_flags == *" avx512f "* && $_ob_flags == *" avx512bw "* && $_ob_flags == *" avx512vl "* && $_ob_flags == *" avx512dq "* ]]; then
+      if [[ $_ob_flags == *" avx512_bf16 "* ]]; then export OPENBLAS_CORETYPE=Cooperlake; else export OPENBLAS_CORETYPE=SkylakeX; fi
+    elif [[ $_ob_core != Haswell && $_ob_core != Zen && $_ob_flags == *" avx2 "* && $_ob_flags == *" fma "* ]]; then
+      export OPENBLAS_CORETYPE=Haswell
+    fi
+    ;;
+esac
+unset _ob_core _ob_flags
