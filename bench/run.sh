@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks, one section per question. `make bench` runs `bash bench/run.sh BUILD_DIR`.
 # Sections append below; each prints its own table (see bench/RESULTS.md).
-# BENCH_ONLY=fasta|gemm|torch|mpi runs one section.
+# BENCH_ONLY=fasta|gemm|torch|mpi runs one section; BENCH_WORKLOADS (below) narrows the torch one.
 set -euo pipefail
 BUILD_DIR=${1:-build}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -65,11 +65,13 @@ run() {  # workload steps warmup
     theirs "$w" bf16-autocast "$s" "$wu" | tee -a "$OUT/log"
   fi
 }
-run train-tiny 10 2
-run train-small 5 2
-run train-base 3 1
-run infer-base 3 1
-run infer-tiny 10 2
+# BENCH_WORKLOADS="infer-tiny train-tiny" runs only those workloads.
+only() { [[ -z "${BENCH_WORKLOADS:-}" || " $BENCH_WORKLOADS " == *" $1 "* ]]; }
+only train-tiny && run train-tiny 10 2
+only train-small && run train-small 5 2
+only train-base && run train-base 3 1
+only infer-base && run infer-base 3 1
+only infer-tiny && run infer-tiny 10 2
 echo
 grep '^RESULT ' "$OUT/log" > "$OUT/results.jsonl"
 python3 "$ROOT/bench/compare.py" "$OUT/results.jsonl"
