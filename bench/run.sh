@@ -66,6 +66,13 @@ run() {  # workload steps warmup
   fi
 }
 # BENCH_WORKLOADS="infer-tiny train-tiny" runs only those workloads.
+WORKLOADS="train-tiny train-small train-base infer-base infer-tiny"
+for w in ${BENCH_WORKLOADS:-}; do
+  if [[ " $WORKLOADS " != *" $w "* ]]; then
+    echo "bench/run.sh: BENCH_WORKLOADS: unknown workload '$w' (choose from: $WORKLOADS)" >&2
+    exit 2
+  fi
+done
 only() { [[ -z "${BENCH_WORKLOADS:-}" || " $BENCH_WORKLOADS " == *" $1 "* ]]; }
 only train-tiny && run train-tiny 10 2
 only train-small && run train-small 5 2

@@ -24,14 +24,16 @@ export ATEN_CPU_CAPABILITY=avx512
 #   Haswell for an AVX2 CPU it does not recognise.
 _ob_core=$(/usr/bin/python3 -c 'import ctypes; o = ctypes.CDLL("libopenblas.so.0"); o.openblas_get_corename.restype = ctypes.c_char_p; print(o.openblas_get_corename().decode())' 2>/dev/null || echo "?")
 _ob_flags=" $(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null | cut -d: -f2) "
+_ob_has() { for f; do [[ $_ob_flags == *" $f "* ]] || return 1; done; }
 case "$_ob_core" in
   SkylakeX | Cooperlake | SapphireRapids) ;;
   *)
-    if [[ $_ob_flags == *" avx512f "* && $_ob_flags == *" avx512bw "* && $_ob_flags == *" avx512vl "* && $_ob_flags == *" avx512dq "* ]]; then
-      if [[ $_ob_flags == *" avx512_bf16 "* ]]; then export OPENBLAS_CORETYPE=Cooperlake; else export OPENBLAS_CORETYPE=SkylakeX; fi
-    elif [[ $_ob_core != Haswell && $_ob_core != Zen && $_ob_flags == *" avx2 "* && $_ob_flags == *" fma "* ]]; then
+    if _ob_has avx512f avx512bw avx512vl avx512dq; then
+      if _ob_has avx512_bf16; then export OPENBLAS_CORETYPE=Cooperlake; else export OPENBLAS_CORETYPE=SkylakeX; fi
+    elif [[ $_ob_core != Haswell && $_ob_core != Zen ]] && _ob_has avx2 fma; then
       export OPENBLAS_CORETYPE=Haswell
     fi
     ;;
 esac
 unset _ob_core _ob_flags
+unset -f _ob_has
