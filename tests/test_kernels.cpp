@@ -221,12 +221,16 @@ TEST_CASE("gemm_tile matches a double reference on both layouts and every edge")
   // Register tiles of 6 rows × 64 columns (AVX-512), 6 × 16 (AVX2), 4 × 4
   // (scalar); then single vectors; then fewer columns than a vector on a
   // padded copy. Shapes: attention's 64×64×64, one vector and one row off
-  // each edge, remainders of 1 to 5 rows, a column or a row alone.
+  // each edge, remainders of 1 to 5 rows, a column or a row alone. With
+  // op(A) = Aᵀ over more than 8192 floats (K · lda), A's columns are first
+  // copied into dense strips of 96: 100x64x130 (a strip of 96 and one of 4)
+  // and 50x80x200 (one strip; 80 columns are a 64-wide block and a vector on
+  // AVX-512).
   const k::KernelTable& t = k::active();
   CAPTURE(t.isa);
   for (Shape s : {Shape{64, 64, 64}, Shape{67, 64, 64}, Shape{64, 67, 3}, Shape{1, 1, 1}, Shape{5, 80, 17},
                   Shape{7, 15, 64}, Shape{13, 129, 100}, Shape{2, 3, 5}, Shape{9, 48, 1}, Shape{64, 36, 64},
-                  Shape{36, 64, 64}})
+                  Shape{36, 64, 64}, Shape{100, 64, 130}, Shape{50, 80, 200}})
     for (bool ta : {false, true}) {
       CAPTURE(s.M);
       CAPTURE(s.N);
@@ -259,8 +263,10 @@ TEST_CASE("gemm's one-thread small-product path (gemm_tile) gives the packed pat
   // narrow) operands goes to gemm_tile (op(B) = Bᵀ transposed into a scratch
   // buffer first). With 2 threads outside a parallel region the same product
   // (over 4 MFLOP) runs packed and split across threads. Both must give the
-  // same bits: attention-shaped NN/TN (N = 64), and an NT with small A and B;
-  // M leaves a remainder of rows, N a single-vector block, alpha and beta set.
+  // same bits: attention-shaped NN/TN (N = 64; the TN's Aᵀ is copied into
+  // dense strips), NTs with small A and B (N = 256: the transposed B's rows
+  // are padded by a cache line); M leaves a remainder of rows, N = 80 a
+  // single-vector block, alpha and beta set.
   const k::KernelTable& t = k::active();
   if (k::selected_precision() != k::Precision::F32 || k::selected_backend() != k::Backend::Native) return;
   CAPTURE(t.isa);
@@ -271,7 +277,7 @@ TEST_CASE("gemm's one-thread small-product path (gemm_tile) gives the packed pat
     bool ta, tb;
   };
   for (Case s : {Case{203, 64, 250, false, false}, Case{203, 64, 250, true, false}, Case{161, 80, 200, false, true},
-                 Case{161, 80, 200, true, true}}) {
+                 Case{161, 80, 200, true, true}, Case{161, 256, 64, false, true}, Case{161, 256, 64, true, true}}) {
     CAPTURE(s.M);
     CAPTURE(s.ta);
     CAPTURE(s.tb);
