@@ -1,8 +1,8 @@
 // How close is our fp32 GEMM to oneDNN's on the products BERT-base runs?
 // For every shape, ours (the active kernel table, i.e. the native backend)
 // and dnnl_sgemm run alternately in the same process on the same buffers:
-// a warm-up call each, then `repeats` timed calls each; the table shows the
-// medians. Linear shapes are given as rows × out × in and run as the three
+// a warm-up call each, then `repeats` timed calls each, in an order reversed
+// every other repeat; the table shows the medians. Linear shapes are given as rows × out × in and run as the three
 // products a linear layer issues: forward y = x·Wᵀ (NT), input gradient
 // dx = dy·W (NN), weight gradient dW = dyᵀ·x (TN, K = rows). Attention
 // products run 96 (batch × head) GEMMs in an OpenMP loop over the batch, as
@@ -225,10 +225,19 @@ int main(int argc, char** argv) {
       worst = std::max(worst, static_cast<double>(std::fabs(c_ours[i] - buf.c[i])) / (1.0 + std::fabs(buf.c[i])));
     seconds(c, ours_bf16, buf);
     std::vector<double> t_ours, t_dnnl, t_bf16;
+    // Alternate the order (ours, oneDNN, bf16, then bf16, oneDNN, ours): these
+    // guests' speed drifts within seconds, and a fixed order gave whichever
+    // ran first in each repeat a systematic share of it.
     for (int r = 0; r < repeats; ++r) {
-      t_ours.push_back(seconds(c, ours.gemm, buf));
-      t_dnnl.push_back(seconds(c, onednn_gemm, buf));
-      t_bf16.push_back(seconds(c, ours_bf16, buf));
+      if (r % 2 == 0) {
+        t_ours.push_back(seconds(c, ours.gemm, buf));
+        t_dnnl.push_back(seconds(c, onednn_gemm, buf));
+        t_bf16.push_back(seconds(c, ours_bf16, buf));
+      } else {
+        t_bf16.push_back(seconds(c, ours_bf16, buf));
+        t_dnnl.push_back(seconds(c, onednn_gemm, buf));
+        t_ours.push_back(seconds(c, ours.gemm, buf));
+      }
     }
     const double g_ours = flops / median(t_ours) / 1e9, g_dnnl = flops / median(t_dnnl) / 1e9,
                  g_bf16 = flops / median(t_bf16) / 1e9;
