@@ -2,11 +2,12 @@
 // For every shape, ours (the active kernel table, i.e. the native backend)
 // and dnnl_sgemm run alternately in the same process on the same buffers:
 // a warm-up call each, then `repeats` timed calls each, in an order reversed
-// every other repeat; the table shows the medians. Linear shapes are given as rows × out × in and run as the three
-// products a linear layer issues: forward y = x·Wᵀ (NT), input gradient
-// dx = dy·W (NN), weight gradient dW = dyᵀ·x (TN, K = rows). Attention
-// products run 96 (batch × head) GEMMs in an OpenMP loop over the batch, as
-// ops/attention.cpp does, with the strides of [B, T, H] tensors.
+// every other repeat; the table shows the medians. Linear shapes are given as
+// rows × out × in and run as the three products a linear layer issues:
+// forward y = x·Wᵀ (NT), input gradient dx = dy·W (NN), weight gradient
+// dW = dyᵀ·x (TN, K = rows). Attention products run 96 (batch × head) GEMMs
+// in an OpenMP loop over the batch, as ops/attention.cpp does, with the
+// strides of [B, T, H] tensors.
 // The bf16 columns time our bf16 GEMM (--precision bf16: inputs rounded to
 // bf16 while packing, fp32 accumulation; VDPBF16PS where the CPU has
 // AVX512_BF16) on the same shapes, against a bf16 peak of twice the fp32 one
@@ -25,6 +26,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <utility>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -228,17 +230,13 @@ int main(int argc, char** argv) {
     // Alternate the order (ours, oneDNN, bf16, then bf16, oneDNN, ours): these
     // guests' speed drifts within seconds, and a fixed order gave whichever
     // ran first in each repeat a systematic share of it.
-    for (int r = 0; r < repeats; ++r) {
-      if (r % 2 == 0) {
-        t_ours.push_back(seconds(c, ours.gemm, buf));
-        t_dnnl.push_back(seconds(c, onednn_gemm, buf));
-        t_bf16.push_back(seconds(c, ours_bf16, buf));
-      } else {
-        t_bf16.push_back(seconds(c, ours_bf16, buf));
-        t_dnnl.push_back(seconds(c, onednn_gemm, buf));
-        t_ours.push_back(seconds(c, ours.gemm, buf));
+    const std::pair<GemmFn, std::vector<double>*> engines[] = {
+        {ours.gemm, &t_ours}, {onednn_gemm, &t_dnnl}, {ours_bf16, &t_bf16}};
+    for (int r = 0; r < repeats; ++r)
+      for (int e = 0; e < 3; ++e) {
+        const auto& [fn, times] = engines[r % 2 == 0 ? e : 2 - e];
+        times->push_back(seconds(c, fn, buf));
       }
-    }
     const double g_ours = flops / median(t_ours) / 1e9, g_dnnl = flops / median(t_dnnl) / 1e9,
                  g_bf16 = flops / median(t_bf16) / 1e9;
     const bool det_ours = same_bits_1_vs_n(c, ours.gemm, buf, threads);
