@@ -382,6 +382,31 @@ TEST_CASE("every supported ISA agrees with the scalar kernels") {
   }
 }
 
+TEST_CASE("transpose moves every element to its place and nothing else, on every ISA") {
+  struct Shape { int64_t rows, cols; };
+  for (k::Isa isa : k::supported_isas()) {
+    const k::KernelTable& t = isa == k::Isa::Avx512 ? k::avx512_table()
+                              : isa == k::Isa::Avx2 ? k::avx2_table()
+                                                    : k::scalar_table();
+    CAPTURE(t.isa);
+    // Full 4-row groups and W-column blocks, their remainders, and attention's tiles.
+    for (Shape sh : {Shape{1, 1}, Shape{3, 5}, Shape{4, 16}, Shape{7, 33}, Shape{8, 8}, Shape{13, 70},
+                     Shape{64, 64}, Shape{128, 64}}) {
+      CAPTURE(sh.rows);
+      CAPTURE(sh.cols);
+      const int64_t lds = sh.cols + 3, ldd = sh.rows + 2;
+      auto src = randn(static_cast<size_t>(sh.rows * lds), 9);
+      std::vector<float> dst(static_cast<size_t>(sh.cols * ldd), -7.5f);
+      t.transpose(src.data(), lds, sh.rows, sh.cols, dst.data(), ldd);
+      int64_t wrong = 0;
+      for (int64_t c = 0; c < sh.cols; ++c)
+        for (int64_t r = 0; r < ldd; ++r)
+          wrong += dst[c * ldd + r] != (r < sh.rows ? src[r * lds + c] : -7.5f);
+      CHECK(wrong == 0);
+    }
+  }
+}
+
 TEST_CASE("GELU and its gradient are within 3e-7 of the exact erf form on every ISA") {
   // Abramowitz & Stegun 7.1.26 has |erf error| <= 1.5e-7, so Φ is off by at
   // most 7.5e-8 and GELU = v·Φ(v) by 7.5e-8·|v|, plus float rounding.

@@ -123,6 +123,10 @@ struct KernelTable {
   // fp32, whatever the precision of `gemm`. With beta == 0, C is not read.
   void (*gemm_tile)(bool trans_a, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                     const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+  // dst[c·ldd + r] = src[r·lds + c] for r < rows, c < cols (attention's
+  // per-head key and value transposes). Moves values only: the same bits on
+  // every ISA.
+  void (*transpose)(const float* src, int64_t lds, int64_t rows, int64_t cols, float* dst, int64_t ldd);
   // dropout over rows that are `stride` apart in the Philox index: element
   // (r, c) of x, y [rows, cols] uses index first + r·stride + c, as
   // dropout(x + r·cols, y + r·cols, cols, …, first + r·stride) would. Several
