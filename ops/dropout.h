@@ -6,9 +6,9 @@
 namespace dnabert::ops {
 
 // Training: y = x · keep / (1 - p), keep_i = u_i ≥ p with u_i the Philox
-// uniform number (rng.seed(), rng.stream(), rng.counter() + i). The backward
-// pass regenerates the same mask from the key instead of storing it, and the
-// mask never depends on threading. Inference mode or p = 0: y = x.
+// uniform number (rng.seed(), rng.stream(), rng.counter() + i). The forward
+// pass keeps the mask as bits (1/32 of x's size) for the backward pass, and
+// the mask never depends on threading. Inference mode or p = 0: y = x.
 //
 // With `rows` (i32 [N]) x is [N, C], a gather of rows of a larger [*, C]
 // tensor, and row n takes the mask that row rows[n] has there (indices

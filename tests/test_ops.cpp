@@ -425,6 +425,42 @@ TEST_CASE("dropout: rate, scaling, determinism and gradient") {
                        ShapeError);
 }
 
+TEST_CASE("dropout's saved mask: every element of a [B, T, C] tensor, and both backward paths") {
+  // Rows of C = 45 columns (not a multiple of 32: the bit rows are padded),
+  // forward against the scalar Philox; backward gives dy·keep/(1 - p) from the
+  // saved bits, and from a regenerated mask when the gradient accumulates.
+  const float p = 0.25f, s = 1.0f / (1.0f - p);
+  const uint64_t seed = 3, stream = 77, first = 5;
+  Tensor x = random_tensor({3, 4, 45}, 91);
+  Tensor w = random_tensor({3, 4, 45}, 92);
+  const auto xv = x.to_vector(), wv = w.to_vector();
+  for (bool twice : {false, true}) {
+    CAPTURE(twice);
+    Arena arena;
+    Tape tape(arena);
+    Tensor xg = x.clone().set_requires_grad(true);
+    Tensor y = ops::dropout(tape, xg, p, Rng(seed, stream, first));
+    const auto yv = y.to_vector();
+    int64_t wrong = 0;
+    for (size_t i = 0; i < yv.size(); ++i) {
+      const bool keep = engine::philox_uniform(seed, stream, first + i) >= p;
+      wrong += yv[i] != (keep ? xv[i] * s : 0.0f);
+    }
+    CHECK(wrong == 0);
+    // twice: y + x, so x's gradient arrives from two ops and one of them accumulates.
+    tape.backward(twice ? ops::add(tape, y, xg) : y, w);
+    const auto g = xg.grad().to_vector();
+    int64_t wrong_grad = 0;
+    for (size_t i = 0; i < g.size(); ++i) {
+      const bool keep = engine::philox_uniform(seed, stream, first + i) >= p;
+      const float want = keep ? wv[i] * s : 0.0f;
+      // Accumulating, the kernel may fuse w·s + w into one rounding.
+      wrong_grad += twice ? std::fabs(g[i] - (want + wv[i])) > 1e-6f * (1.0f + std::fabs(want + wv[i])) : g[i] != want;
+    }
+    CHECK(wrong_grad == 0);
+  }
+}
+
 TEST_CASE("cross_entropy with ignored positions") {
   Tensor logits = random_tensor({5, 7}, 80, 2.0f);
   Tensor labels = ints({5}, {3, -100, 0, 6, -100});
