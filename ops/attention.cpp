@@ -282,9 +282,14 @@ Tensor attention(Tape& tape, const Tensor& q, const Tensor& k, const Tensor& v, 
             const int64_t qoff = (i0 + r) * H + h * D;
             kt.scale(pq + qoff, s.scale, qs + r * D, D, false);
             std::copy(g + qoff, g + qoff + D, dOc + r * D);
-            double d = 0;
-            for (int64_t c = 0; c < D; ++c) d += double(g[qoff + c]) * po[qoff + c];
-            Dvec[r] = static_cast<float>(d);
+            // In double, over four interleaved sums (one serial chain of D
+            // dependent adds stalled on each add's latency).
+            double d4[4] = {0, 0, 0, 0};
+            int64_t c = 0;
+            for (; c + 4 <= D; c += 4)
+              for (int64_t j = 0; j < 4; ++j) d4[j] += double(g[qoff + c + j]) * po[qoff + c + j];
+            for (; c < D; ++c) d4[0] += double(g[qoff + c]) * po[qoff + c];
+            Dvec[r] = static_cast<float>((d4[0] + d4[1]) + (d4[2] + d4[3]));
           }
           std::fill(dq_acc, dq_acc + kTile * D, 0.0f);
           for (int64_t j0 = 0; j0 < T; j0 += kTile) {
