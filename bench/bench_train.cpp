@@ -7,6 +7,9 @@
 //   PRECISION fp32 | bf16 (kernels::select_precision: every GEMM rounds its
 //             inputs to bf16 and accumulates in fp32; all else stays fp32)
 // Threads: BENCH_THREADS (default 2). DNABERT_PROFILE=1 adds a per-op table.
+// Turns: with BENCH_SYNC_GO and BENCH_SYNC_DONE (FIFOs, bench/interleave.py),
+// each step waits for a byte on GO and then writes one to DONE, and the
+// results wait for one more byte (steps of several engines in turn).
 //
 // train-*: one MLM + AdamW step = zero_grad, forward (dropout 0.1),
 // mlm_forward (the MLM head, and the last layer after its keys and values,
@@ -20,8 +23,10 @@
 // positions in both engines, ~15% of them), its id replaced by [MASK]. The
 // batch is the same every step.
 // Prints a readable summary and one line "RESULT {json}" for compare.py.
+#include <fcntl.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -107,6 +112,33 @@ std::string loadavg() {
   f >> a >> b >> c;
   return a + " " + b + " " + c;
 }
+
+// The turn-taking of bench/interleave.py; no-ops without its FIFOs.
+class Turns {
+ public:
+  Turns() {
+    const char *go = std::getenv("BENCH_SYNC_GO"), *done = std::getenv("BENCH_SYNC_DONE");
+    if (!go || !done) return;
+    go_ = open(go, O_RDONLY);
+    done_ = open(done, O_WRONLY);
+    if (go_ < 0 || done_ < 0) fail("cannot open the FIFOs BENCH_SYNC_GO / BENCH_SYNC_DONE");
+  }
+  void wait() const {
+    char c;
+    if (go_ >= 0 && read(go_, &c, 1) != 1) fail("BENCH_SYNC_GO closed before this process's turn");
+  }
+  void done() const {
+    const char c = 'd';
+    if (done_ >= 0 && write(done_, &c, 1) != 1) fail("cannot write to BENCH_SYNC_DONE");
+  }
+
+ private:
+  [[noreturn]] static void fail(const char* what) {
+    std::fprintf(stderr, "bench_train: %s\n", what);
+    std::exit(2);
+  }
+  int go_ = -1, done_ = -1;
+};
 
 void print_profile(double step_seconds, int steps) {
   std::printf("\nper-op profile (wall time of the calling thread, inclusive; %% of the median step):\n");
@@ -219,15 +251,23 @@ int main(int argc, char** argv) {
               loadavg().c_str());
   const bool profiling = profile::enabled();
   double last = 0;
-  for (int s = 0; s < warmup; ++s) last = run_step(s);
+  const Turns turns;
+  for (int s = 0; s < warmup; ++s) {
+    turns.wait();
+    last = run_step(s);
+    turns.done();
+  }
   profile::reset();
   std::vector<double> secs, cpu_secs;
   for (int s = 0; s < steps; ++s) {
+    turns.wait();
     const double t0 = now(), c0 = cpu_now();
     last = run_step(warmup + s);
     secs.push_back(now() - t0);
     cpu_secs.push_back(cpu_now() - c0);
+    turns.done();
   }
+  turns.wait();  // print and exit in turn too
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
 

@@ -46,19 +46,37 @@ export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 echo "OMP_WAIT_POLICY=$OMP_WAIT_POLICY"
 ours() { "$BUILD_DIR/bench_train" "$@"; }
 theirs() { (source "$ROOT/bench/torch_env.sh" && /usr/bin/python3 "$ROOT/bench/torch_bench.py" "$@"); }
+export BUILD_DIR ROOT
+export -f ours theirs  # for the bash -c of interleave.py
 # Each round (BENCH_ROUNDS, default 3) runs ours fp32, torch fp32 and, for
-# training, ours bf16 one after the other: these KVM guests' speed drifts by
-# 5-50% over minutes (bench/RESULTS.md), and compare.py takes the median of the
-# per-round ratios to torch fp32 of the same round. Training also runs torch
-# with its last layer on the masked rows only (fp32-lastrows, the algorithm our
-# step uses) and torch's bf16 autocast, once each, as information.
+# training, ours bf16 one after the other, and compare.py takes the median of
+# the per-round ratios to torch fp32 of the same round: these KVM guests'
+# speed drifts by 5-50% over minutes (bench/RESULTS.md). With
+# BENCH_INTERLEAVE=1 the engines of a round take turns step by step instead
+# (bench/interleave.py: all set up at once, then one step at a time, never two
+# at once), so their timed steps share the same minutes; each step then starts
+# with caches the other engine has used (bench/RESULTS.md compares the two).
+# Training also runs torch with its last layer on the masked rows only
+# (fp32-lastrows, the algorithm our step uses) and torch's bf16 autocast, once
+# each, as information.
 ROUNDS=${BENCH_ROUNDS:-3}
+INTERLEAVE=${BENCH_INTERLEAVE:-0}
+if [[ $INTERLEAVE != 0 && $INTERLEAVE != 1 ]]; then
+  echo "bench/run.sh: BENCH_INTERLEAVE must be 0 or 1, got '$INTERLEAVE'" >&2
+  exit 2
+fi
+echo "rounds: $ROUNDS, $([[ $INTERLEAVE == 0 ]] && echo "engines one after the other" || echo "engines step by step in turn (bench/interleave.py)")"
 run() {  # workload steps warmup
   local w=$1 s=$2 wu=$3 i
+  local cmds=("ours $w fp32 $s $wu" "theirs $w fp32 $s $wu")
+  if [[ $w == train-* ]]; then cmds+=("ours $w bf16 $s $wu"); fi
   for ((i = 0; i < ROUNDS; ++i)); do
-    ours "$w" fp32 "$s" "$wu" | tee -a "$OUT/log"
-    theirs "$w" fp32 "$s" "$wu" | tee -a "$OUT/log"
-    if [[ $w == train-* ]]; then ours "$w" bf16 "$s" "$wu" | tee -a "$OUT/log"; fi
+    if [[ $INTERLEAVE == 0 ]]; then
+      local c
+      for c in "${cmds[@]}"; do bash -c "$c" | tee -a "$OUT/log"; done
+    else
+      python3 "$ROOT/bench/interleave.py" "${cmds[@]}" | tee -a "$OUT/log"
+    fi
   done
   if [[ $w == train-* ]]; then
     theirs "$w" fp32-lastrows "$s" "$wu" | tee -a "$OUT/log"

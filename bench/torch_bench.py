@@ -12,6 +12,7 @@ queries, attention output and FFN for the masked rows only, as our
 Bert::mlm_forward does; extra information, so that the engines can be compared
 on the same algorithm).
 Threads: BENCH_THREADS (default 2), torch.set_num_threads.
+Turns: BENCH_SYNC_GO / BENCH_SYNC_DONE, steps in turn with other engines (bench/interleave.py).
 
 The model is HF BertForMaskedLM's computation in float32, written with
 HF's module structure and parameter names (nn.Linear, nn.Embedding,
@@ -301,6 +302,23 @@ def environment():
             "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE", "(unset)"), "libraries": libs}
 
 
+class Turns:
+    """The turn-taking of bench/interleave.py (as bench_train's): no-ops without its FIFOs."""
+
+    def __init__(self):
+        go, done = os.environ.get("BENCH_SYNC_GO"), os.environ.get("BENCH_SYNC_DONE")
+        self.go = os.open(go, os.O_RDONLY) if go and done else None
+        self.done_fd = os.open(done, os.O_WRONLY) if go and done else None
+
+    def wait(self):
+        if self.go is not None and os.read(self.go, 1) != b"g":
+            sys.exit("torch_bench.py: BENCH_SYNC_GO closed before this process's turn")
+
+    def done(self):
+        if self.done_fd is not None:
+            os.write(self.done_fd, b"d")
+
+
 def main():
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     profile = "--profile" in sys.argv
@@ -357,9 +375,12 @@ def main():
                 logits = model.mlm_logits(model.bert(ids, attention_mask).view(-1, hidden))
             return logits[0, 0].item()
 
+    turns = Turns()
     last = 0.0
     for _ in range(warmup):
+        turns.wait()
         last = step()
+        turns.done()
     secs = []
     prof = None
     if profile:
@@ -367,10 +388,13 @@ def main():
         prof.__enter__()
     cpu_secs = []
     for _ in range(steps):
+        turns.wait()
         t0, c0 = time.perf_counter(), time.process_time()
         last = step()
         secs.append(time.perf_counter() - t0)
         cpu_secs.append(time.process_time() - c0)
+        turns.done()
+    turns.wait()  # print and exit in turn too
     if prof is not None:
         prof.__exit__(None, None, None)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
