@@ -59,7 +59,7 @@ Tensor dropout(Tape& tape, const Tensor& x, float p, const engine::Rng& rng, con
   // The keep decisions as bits (C / 8 bytes per row), then y = x·keep/(1 - p)
   // from them; the backward pass reuses the bits instead of drawing the
   // numbers again. Bit for bit the result of kernels' dropout (mul_bits's
-  // contract), about twice as fast forward and eight times backward
+  // contract), about 2× as fast forward and 6–7× backward
   // (bench/RESULTS.md).
   Tensor bits = Tensor::empty({d.R, d.ldb}, &tape.arena(), DType::I32);
   uint32_t* pb = reinterpret_cast<uint32_t*>(bits.i32());
