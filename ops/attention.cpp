@@ -128,20 +128,6 @@ struct QueryRows {
   int64_t pos(int64_t b, int64_t n) const { return (rows ? rows[n] : n) - b * T; }
 };
 
-// The dropout keep bits of a tile of `rows` × `cols` scores whose row r is
-// query position pos[r]: element (r, c) takes Philox index base + pos[r]·T +
-// c (base holds the head's and the key tile's offsets) and its bit goes to
-// bits[r·ldb + c / 32]; one dropout_keep_bits call per run of consecutive
-// positions (the whole tile when every row is a query).
-void keep_bits_tile(const kernels::KernelTable& kt, const int64_t* pos, int64_t rows, int64_t cols, float p,
-                    uint64_t seed, uint64_t stream, uint64_t base, int64_t T, uint32_t* bits, int64_t ldb) {
-  for (int64_t r0 = 0, r1; r0 < rows; r0 = r1) {
-    for (r1 = r0 + 1; r1 < rows && pos[r1] == pos[r1 - 1] + 1;) ++r1;
-    kt.dropout_keep_bits(r1 - r0, cols, p, seed, stream, base + static_cast<uint64_t>(pos[r0] * T),
-                         static_cast<uint64_t>(T), bits + r0 * ldb, ldb);
-  }
-}
-
 }  // namespace
 
 Tensor attention(Tape& tape, const Tensor& q, const Tensor& k, const Tensor& v, int num_heads, const Tensor& mask,
@@ -229,8 +215,8 @@ Tensor attention(Tape& tape, const Tensor& q, const Tensor& k, const Tensor& v, 
           if (drop) {
             uint32_t* bits = pkeep ? pkeep + (h * Nq + i0) * Tw + j0 / 32 : tile_bits;
             const int64_t ldb = pkeep ? Tw : kKeyTile / 32;
-            keep_bits_tile(kt, pos, rows_i, cols, dropout_p, seed, stream,
-                           first + static_cast<uint64_t>(bh * T * T + j0), T, bits, ldb);
+            keep_bits_rows(pos, rows_i, cols, dropout_p, seed, stream, first + static_cast<uint64_t>(bh * T * T + j0),
+                           static_cast<uint64_t>(T), bits, ldb);
             kt.mul_bits(P, bits, ldb, keep_scale, P, rows_i, cols);
           }
           if (j0 > 0)  // O·1 = O: rows whose maximum did not move are left alone

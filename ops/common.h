@@ -75,6 +75,21 @@ double sum_fixed(int64_t n, ChunkFn chunk) {
   return s;
 }
 
+// Dropout keep bits (kernels' dropout_keep_bits) of `rows` rows × `cols` whose
+// row r is row pos[r] of a Philox index space with rows `stride` apart (pos
+// null: row r): element (r, c) takes index base + pos[r]·stride + c and its
+// bit goes to bits[r·ldb + c / 32]. One kernel call per run of consecutive
+// positions, which generates several short rows' numbers together.
+template <class Index>
+void keep_bits_rows(const Index* pos, int64_t rows, int64_t cols, float p, uint64_t seed, uint64_t stream,
+                    uint64_t base, uint64_t stride, uint32_t* bits, int64_t ldb) {
+  for (int64_t r0 = 0, r1; r0 < rows; r0 = r1) {
+    for (r1 = r0 + 1; r1 < rows && (!pos || pos[r1] == pos[r1 - 1] + 1);) ++r1;
+    const uint64_t at = static_cast<uint64_t>(pos ? pos[r0] : r0);
+    K().dropout_keep_bits(r1 - r0, cols, p, seed, stream, base + at * stride, stride, bits + r0 * ldb, ldb);
+  }
+}
+
 // dst (+)= src over n elements, in parallel fixed chunks.
 void accumulate(const GradSink& dst, const float* src, int64_t n);
 
