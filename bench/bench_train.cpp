@@ -29,9 +29,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <optional>
 #include <random>
@@ -120,8 +122,9 @@ class Turns {
     const char *go = std::getenv("BENCH_SYNC_GO"), *done = std::getenv("BENCH_SYNC_DONE");
     if (!go || !done) return;
     go_ = open(go, O_RDONLY);
+    if (go_ < 0) fail((std::string("cannot open BENCH_SYNC_GO ") + go + ": " + std::strerror(errno)).c_str());
     done_ = open(done, O_WRONLY);
-    if (go_ < 0 || done_ < 0) fail("cannot open the FIFOs BENCH_SYNC_GO / BENCH_SYNC_DONE");
+    if (done_ < 0) fail((std::string("cannot open BENCH_SYNC_DONE ") + done + ": " + std::strerror(errno)).c_str());
   }
   void wait() const {
     char c;
