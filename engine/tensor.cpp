@@ -81,6 +81,11 @@ int32_t* Tensor::i32() const {
   return static_cast<int32_t*>(raw());
 }
 
+uint16_t* Tensor::bf16() const {
+  if (dtype_ != DType::BF16) throw ShapeError(std::string("Tensor: expected bf16, tensor is ") + str());
+  return static_cast<uint16_t*>(raw());
+}
+
 Tensor Tensor::reshape(const Dims& shape) const {
   Dims s = shape;
   int infer = -1;

@@ -43,6 +43,7 @@ class Tensor {
   // Typed element pointers; they check the dtype.
   float* f32() const;
   int32_t* i32() const;
+  uint16_t* bf16() const;  // raw bf16 bits
   void* raw() const;
 
   // ---- views (no autograd; ops/view.h has the differentiable ones) ----

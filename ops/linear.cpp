@@ -36,11 +36,42 @@ Dims out_shape(const Tensor& x, const LinearDims& d) {
   return shape;
 }
 
+// With --precision bf16 on oneDNN (the table has gemm_bf16in), a linear
+// layer converts each operand to bf16 once: x and w in the forward pass,
+// kept for the backward one, and dy there. gemm would convert every operand
+// of every product again (x and w twice, dy twice), and those conversions
+// took a sixth of a bf16 training step (bench/RESULTS.md). Both tensors are
+// undefined on every other table.
+struct Bf16Operands {
+  Tensor x, w;
+  bool on() const { return x.defined(); }
+};
+
+// src [rows, cols] (contiguous) rounded to bf16, in the tape's arena.
+Tensor bf16_copy(Tape& tape, const float* src, const Dims& shape, int64_t rows, int64_t cols) {
+  Tensor t = Tensor::empty(shape, &tape.arena(), DType::BF16);
+  const auto& k = K();
+  uint16_t* dst = t.bf16();
+  engine::parallel_for(rows, row_grain(cols), [&](int64_t r0, int64_t r1) {
+    k.to_bf16(src + r0 * cols, dst + r0 * cols, (r1 - r0) * cols);
+  });
+  return t;
+}
+
+Bf16Operands bf16_operands(Tape& tape, const Tensor& x, const Tensor& w, const LinearDims& d) {
+  if (!K().gemm_bf16in) return {};
+  return {bf16_copy(tape, x.f32(), x.shape(), d.rows, d.in), bf16_copy(tape, w.f32(), w.shape(), d.out, d.in)};
+}
+
 // y[rows, out] = x · wᵀ, shaped by out_shape; with a bias (only when the
 // table has gemm_bias) y = x · wᵀ + b in the same pass.
-Tensor linear_product(Tape& tape, const Tensor& x, const Tensor& w, const LinearDims& d, const float* bias) {
+Tensor linear_product(Tape& tape, const Tensor& x, const Tensor& w, const LinearDims& d, const float* bias,
+                      const Bf16Operands& b16) {
   Tensor y = Tensor::empty(out_shape(x, d), &tape.arena());
-  if (bias)
+  if (b16.on())
+    K().gemm_bf16in(false, true, d.rows, d.out, d.in, 1.0f, b16.x.bf16(), d.in, b16.w.bf16(), d.in, 0.0f, y.f32(),
+                    d.out);
+  else if (bias)
     K().gemm_bias(false, true, d.rows, d.out, d.in, x.f32(), d.in, w.f32(), d.in, bias, y.f32(), d.out, nullptr);
   else
     K().gemm(false, true, d.rows, d.out, d.in, 1.0f, x.f32(), d.in, w.f32(), d.in, 0.0f, y.f32(), d.out);
@@ -48,12 +79,24 @@ Tensor linear_product(Tape& tape, const Tensor& x, const Tensor& w, const Linear
 }
 
 // dx = dy·w and dw (+)= dyᵀ·x, for whichever of x and w want a gradient.
-void linear_backward_gemms(Tape& tape, const Tensor& x, const Tensor& w, const float* dy, const LinearDims& d) {
+void linear_backward_gemms(Tape& tape, const Tensor& x, const Tensor& w, const float* dy, const LinearDims& d,
+                           const Bf16Operands& b16) {
   const auto& k = K();
-  if (GradSink dx = tape.grad_sink(x))
+  GradSink dx = tape.grad_sink(x), dw = tape.grad_sink(w);
+  if (b16.on() && (dx || dw)) {
+    const Tensor dyb = bf16_copy(tape, dy, out_shape(x, d), d.rows, d.out);
+    if (dx)
+      k.gemm_bf16in(false, false, d.rows, d.in, d.out, 1.0f, dyb.bf16(), d.out, b16.w.bf16(), d.in,
+                    dx.accumulate ? 1.0f : 0.0f, dx.data, d.in);
+    if (dw)
+      k.gemm_bf16in(true, false, d.out, d.in, d.rows, 1.0f, dyb.bf16(), d.out, b16.x.bf16(), d.in,
+                    dw.accumulate ? 1.0f : 0.0f, dw.data, d.in);
+    return;
+  }
+  if (dx)
     k.gemm(false, false, d.rows, d.in, d.out, 1.0f, dy, d.out, w.f32(), d.in, dx.accumulate ? 1.0f : 0.0f, dx.data,
            d.in);
-  if (GradSink dw = tape.grad_sink(w))
+  if (dw)
     k.gemm(true, false, d.out, d.in, d.rows, 1.0f, dy, d.out, x.f32(), d.in, dw.accumulate ? 1.0f : 0.0f, dw.data,
            d.in);
 }
@@ -69,8 +112,8 @@ void bias_grad(Tape& tape, const GradSink& db, const LinearDims& d, ChunkFn chun
 // linear_gelu's backward: dpre = dy ⊙ GELU'(pre), the bias gradient in the
 // same pass, then the linear layer's two GEMMs.
 void record_linear_gelu_backward(Tape& tape, const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& pre,
-                                 Tensor& y, const LinearDims& d) {
-  tape.record(y, [&tape, x, w, b, pre, d](const Tensor& dy) {
+                                 Tensor& y, const LinearDims& d, const Bf16Operands& b16) {
+  tape.record(y, [&tape, x, w, b, pre, d, b16](const Tensor& dy) {
     DNABERT_PROFILE_SCOPE("linear_gelu.bwd");
     const auto& k = K();
     Tensor dpre = Tensor::empty(pre.shape(), &tape.arena());
@@ -87,7 +130,7 @@ void record_linear_gelu_backward(Tape& tape, const Tensor& x, const Tensor& w, c
         k.gelu_bwd_bias(pp + r0 * d.out, g + r0 * d.out, dp + r0 * d.out, r1 - r0, d.out, nullptr);
       });
     }
-    linear_backward_gemms(tape, x, w, dp, d);
+    linear_backward_gemms(tape, x, w, dp, d, b16);
   });
 }
 
@@ -97,7 +140,8 @@ Tensor linear(Tape& tape, const Tensor& x, const Tensor& w, const Tensor& b) {
   DNABERT_PROFILE_SCOPE("linear.fwd");
   const LinearDims d = check_linear("linear", x, w, b);
   const bool fused = b.defined() && K().gemm_bias;
-  Tensor y = linear_product(tape, x, w, d, fused ? b.f32() : nullptr);
+  const Bf16Operands b16 = bf16_operands(tape, x, w, d);
+  Tensor y = linear_product(tape, x, w, d, fused ? b.f32() : nullptr, b16);
   if (b.defined() && !fused) {
     const auto& k = K();
     const float* bp = b.f32();
@@ -106,9 +150,9 @@ Tensor linear(Tape& tape, const Tensor& x, const Tensor& w, const Tensor& b) {
                          [&](int64_t r0, int64_t r1) { k.add_bias(yp + r0 * d.out, bp, r1 - r0, d.out); });
   }
   if (tape.needs_grad({&x, &w, &b})) {
-    tape.record(y, [&tape, x, w, b, d](const Tensor& dy) {
+    tape.record(y, [&tape, x, w, b, d, b16](const Tensor& dy) {
       DNABERT_PROFILE_SCOPE("linear.bwd");
-      linear_backward_gemms(tape, x, w, dy.f32(), d);
+      linear_backward_gemms(tape, x, w, dy.f32(), d, b16);
       const auto& k = K();
       const float* g = dy.f32();
       if (b.defined())
@@ -135,10 +179,11 @@ Tensor linear_gelu(Tape& tape, const Tensor& x, const Tensor& w, const Tensor& b
     kt.gemm_bias(false, true, d.rows, d.out, d.in, x.f32(), d.in, w.f32(), d.in, b.f32(), pre.f32(), d.out,
                  grad ? y_grad.f32() : pre.f32());
     if (!grad) return pre;
-    record_linear_gelu_backward(tape, x, w, b, pre, y_grad, d);
+    record_linear_gelu_backward(tape, x, w, b, pre, y_grad, d, {});
     return y_grad;
   }
-  Tensor pre = linear_product(tape, x, w, d, nullptr);
+  const Bf16Operands b16 = bf16_operands(tape, x, w, d);
+  Tensor pre = linear_product(tape, x, w, d, nullptr, b16);
   Tensor y = grad ? Tensor::empty(pre.shape(), &tape.arena()) : pre;
   {
     const auto& k = K();
@@ -148,7 +193,7 @@ Tensor linear_gelu(Tape& tape, const Tensor& x, const Tensor& w, const Tensor& b
       k.bias_gelu_fwd(pp + r0 * d.out, bp, yp + r0 * d.out, r1 - r0, d.out);
     });
   }
-  if (grad) record_linear_gelu_backward(tape, x, w, b, pre, y, d);
+  if (grad) record_linear_gelu_backward(tape, x, w, b, pre, y, d, b16);
   return y;
 }
 

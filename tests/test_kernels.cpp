@@ -33,6 +33,11 @@ std::vector<float> randn(size_t n, uint64_t seed) {
 
 using GemmFn = decltype(k::KernelTable::gemm);
 
+// The kernel table of one ISA, whichever is active.
+const k::KernelTable& table_of(k::Isa isa) {
+  return isa == k::Isa::Avx512 ? k::avx512_table() : isa == k::Isa::Avx2 ? k::avx2_table() : k::scalar_table();
+}
+
 // Max |got - want| / (1 + |want|) of one GEMM call against double arithmetic.
 // `pad` widens every leading dimension beyond the matrix. With `bf16`, the
 // reference multiplies the bf16-rounded inputs (what a bf16 GEMM computes).
@@ -297,9 +302,7 @@ TEST_CASE("gemm's one-thread small-product path (gemm_tile) gives the packed pat
 
 TEST_CASE("gemm_bias gives the bits of gemm then add_bias or bias_gelu_fwd, on every ISA") {
   for (k::Isa isa : k::supported_isas()) {
-    const k::KernelTable& t = isa == k::Isa::Avx512 ? k::avx512_table()
-                              : isa == k::Isa::Avx2 ? k::avx2_table()
-                                                    : k::scalar_table();
+    const k::KernelTable& t = table_of(isa);
     CAPTURE(t.isa);
     REQUIRE((t.gemm_bias != nullptr));
     // Partial row and column tiles, one and several K slices, K = 0, and a
@@ -345,9 +348,7 @@ TEST_CASE("every supported ISA agrees with the scalar kernels") {
   const k::KernelTable& ref = k::scalar_table();
   auto x = randn(1000, 5), dy = randn(1000, 6), g = randn(100, 7), b = randn(100, 8);
   for (k::Isa isa : k::supported_isas()) {
-    const k::KernelTable& t = isa == k::Isa::Avx512 ? k::avx512_table()
-                              : isa == k::Isa::Avx2 ? k::avx2_table()
-                                                    : k::scalar_table();
+    const k::KernelTable& t = table_of(isa);
     CAPTURE(t.isa);
     std::vector<float> y1(1000), y2(1000);
     auto close = [](const std::vector<float>& a, const std::vector<float>& c, double tol) {
@@ -385,9 +386,7 @@ TEST_CASE("every supported ISA agrees with the scalar kernels") {
 TEST_CASE("transpose moves every element to its place and nothing else, on every ISA") {
   struct Shape { int64_t rows, cols; };
   for (k::Isa isa : k::supported_isas()) {
-    const k::KernelTable& t = isa == k::Isa::Avx512 ? k::avx512_table()
-                              : isa == k::Isa::Avx2 ? k::avx2_table()
-                                                    : k::scalar_table();
+    const k::KernelTable& t = table_of(isa);
     CAPTURE(t.isa);
     // Full 4-row groups and W-column blocks, their remainders, and attention's tiles.
     for (Shape sh : {Shape{1, 1}, Shape{3, 5}, Shape{4, 16}, Shape{7, 33}, Shape{8, 8}, Shape{13, 70},
@@ -416,9 +415,7 @@ TEST_CASE("GELU and its gradient are within 3e-7 of the exact erf form on every 
   const size_t n = x.size();
   std::vector<float> ones(n, 1.0f);
   for (k::Isa isa : k::supported_isas()) {
-    const k::KernelTable& t = isa == k::Isa::Avx512 ? k::avx512_table()
-                              : isa == k::Isa::Avx2 ? k::avx2_table()
-                                                    : k::scalar_table();
+    const k::KernelTable& t = table_of(isa);
     CAPTURE(t.isa);
     std::vector<float> y(n), d(n);
     t.gelu_fwd(x.data(), y.data(), static_cast<int64_t>(n));
@@ -445,9 +442,7 @@ TEST_CASE("dropout_rows keeps element (r, c) iff the scalar Philox's number firs
     uint64_t first, stride;
   };
   for (k::Isa isa : k::supported_isas()) {
-    const k::KernelTable& t = isa == k::Isa::Avx512 ? k::avx512_table()
-                              : isa == k::Isa::Avx2 ? k::avx2_table()
-                                                    : k::scalar_table();
+    const k::KernelTable& t = table_of(isa);
     CAPTURE(t.isa);
     for (Case c : {Case{64, 64, 0, 512}, Case{7, 64, 3, 512}, Case{5, 1, 1, 9}, Case{9, 130, 6, 200},
                    Case{3, 300, (1ull << 34) - 37, 1000}, Case{4, 70, 2, 35}, Case{1, 1000, 5, 0}}) {
@@ -573,6 +568,40 @@ TEST_CASE("bf16 rounding is round-to-nearest-even, alone and inside every bf16 g
   CHECK(std::signbit(k::round_to_bf16(-1e-40f)));
   CHECK(std::isnan(k::round_to_bf16(std::numeric_limits<float>::quiet_NaN())));
 
+  // to_bf16, on every ISA: the same rounding, as raw bits (the upper half of
+  // the rounded float). The cases sit at every position of a 37-element
+  // vector (the vector loop and its tail), among random values that must
+  // match round_to_bf16 too; a signalling NaN comes out quiet.
+  auto bits_of = [](float f) {
+    uint32_t u;
+    std::memcpy(&u, &f, 4);
+    return u;
+  };
+  const float snan = std::numeric_limits<float>::signaling_NaN();
+  for (k::Isa isa : k::supported_isas()) {
+    const k::KernelTable& t = table_of(isa);
+    CAPTURE(t.isa);
+    for (size_t at = 0; at < 37; ++at) {
+      std::vector<float> x = randn(37, 40 + at);
+      std::vector<float> want(37);
+      for (size_t i = 0; i < 37; ++i) want[i] = k::round_to_bf16(x[i]);
+      const Case& c = cases[at % cases.size()];
+      x[at] = c.in;
+      want[at] = c.want;
+      std::vector<uint16_t> y(37, 0xABCD);
+      t.to_bf16(x.data(), y.data(), 37);
+      for (size_t i = 0; i < 37; ++i) {
+        CAPTURE(i);
+        CHECK((static_cast<uint32_t>(y[i]) << 16) == bits_of(want[i]));
+      }
+    }
+    uint16_t y[2] = {0, 0};
+    const float in[2] = {-1e-40f, snan};
+    t.to_bf16(in, y, 2);
+    CHECK(y[0] == 0x8000);                     // -denormal: -0
+    CHECK((y[1] & 0x7FC0) == 0x7FC0);          // NaN, quiet
+  }
+
   // Inside the GEMMs: C = the values times 1, the values sitting at the last
   // k of K = 1, 2, 3 (an odd K ends a bf16 pair half-empty), on the A side in
   // both layouts and on the B side in both layouts.
@@ -629,6 +658,43 @@ TEST_CASE("gemm matches a double reference in bf16, on the rounded inputs") {
   CHECK(gemm_error(onednn, false, true, 150, 131, 257, 1.0f, 0.0f) > 1e-3);
 }
 
+TEST_CASE("gemm_bf16in on operands converted once gives the bf16 gemm's bits, on every layout") {
+  // The oneDNN bf16 table's gemm_bf16in (ops/linear.cpp converts x, w and dy
+  // once and hands the bf16 copies to every product) against its gemm on the
+  // fp32 values: a product large enough for oneDNN's matmul (5 M
+  // multiply-adds) and one small enough for the fallback to our bf16 GEMM,
+  // padded leading dimensions, beta 0 and not.
+  const k::Isa isa = k::selected_isa();
+  const GemmFn gemm = k::onednn_bf16_gemm_for(isa);
+  const auto gemm_bf16in = k::onednn_bf16in_gemm_for(isa);
+  const k::KernelTable& t = table_of(isa);
+  struct Shape {
+    int64_t M, N, K;
+  };
+  for (Shape s : {Shape{150, 131, 257}, Shape{17, 33, 19}}) {
+    for (bool ta : {false, true})
+      for (bool tb : {false, true})
+        for (auto [alpha, beta] : {std::pair{1.0f, 0.0f}, std::pair{-0.5f, 0.75f}}) {
+          CAPTURE(s.M);
+          CAPTURE(ta);
+          CAPTURE(tb);
+          CAPTURE(beta);
+          const int64_t lda = (ta ? s.M : s.K) + 9, ldb = (tb ? s.K : s.N) + 9, ldc = s.N + 9;
+          const auto A = randn(static_cast<size_t>((ta ? s.K : s.M) * lda), 11),
+                     B = randn(static_cast<size_t>((tb ? s.N : s.K) * ldb), 12),
+                     C0 = randn(static_cast<size_t>(s.M * ldc), 13);
+          std::vector<uint16_t> A16(A.size()), B16(B.size());
+          t.to_bf16(A.data(), A16.data(), static_cast<int64_t>(A.size()));
+          t.to_bf16(B.data(), B16.data(), static_cast<int64_t>(B.size()));
+          std::vector<float> want = C0, got = C0;
+          gemm(ta, tb, s.M, s.N, s.K, alpha, A.data(), lda, B.data(), ldb, beta, want.data(), ldc);
+          gemm_bf16in(ta, tb, s.M, s.N, s.K, alpha, A16.data(), lda, B16.data(), ldb, beta, got.data(), ldc);
+          CHECK(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)) == 0);
+          CHECK(got != C0);
+        }
+  }
+}
+
 TEST_CASE("bf16 gemm gives the same bits with 1 and 2 threads on every layout") {
   for (const Bf16Path& p : bf16_paths()) {
     CAPTURE(p.name);
@@ -655,12 +721,16 @@ TEST_CASE("selecting bf16 precision swaps the gemm entry only, by backend") {
   // Auto, the default: oneDNN's matmul for bf16 on the AVX-512 path of CPUs with AMX-BF16, ours elsewhere.
   const bool amx = isa == k::Isa::Avx512 && k::amx_bf16_supported();
   CHECK((k::active().gemm == (amx ? k::onednn_bf16_gemm_for(isa) : k::bf16_gemm_for(isa))));
+  CHECK((k::active().gemm_bf16in == (amx ? k::onednn_bf16in_gemm_for(isa) : nullptr)));
   k::select_backend(k::Backend::Native);
   CHECK((k::active().gemm == k::bf16_gemm_for(isa)));
+  CHECK((k::active().gemm_bf16in == nullptr));
   k::select_backend(k::Backend::OneDnn);
   CHECK((k::active().gemm == k::onednn_bf16_gemm_for(isa)));
+  CHECK((k::active().gemm_bf16in == k::onednn_bf16in_gemm_for(isa)));
   k::select_precision(k::Precision::F32);
   CHECK((k::active().gemm == &k::onednn_gemm));
+  CHECK((k::active().gemm_bf16in == nullptr));
   k::select_backend(k::Backend::Auto);
   CHECK((k::active().gemm == f32.gemm));
   CHECK(k::selected_backend() == k::Backend::Native);

@@ -3,10 +3,12 @@
 // error a misuse raises. ctest runs this file once per kernel path.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cfloat>
 #include <cmath>
 
 #include "engine/threads.h"
+#include "ops/kernels/kernels.h"
 #include "ops/ops.h"
 #include "tests/gradcheck.h"
 
@@ -221,6 +223,54 @@ TEST_CASE("fused linear+GELU and residual+LayerNorm: gradients check, and bit-id
   // Only one side of the sum wants a gradient.
   CHECK_GRADCHECK(gradcheck(fused_ln, {random_tensor({3, 7}, 77, 1.0f, false), random_tensor({3, 7}, 78),
                                        random_tensor({7}, 79), random_tensor({7}, 80)}));
+}
+
+TEST_CASE("bf16 on oneDNN: linear converts x, w and dy once and gives the bits of converting in every product") {
+  // With gemm_bf16in (--precision bf16 --backend onednn) linear hands one bf16
+  // copy of each operand to its three products; matmul converts its fp32
+  // operands inside every gemm call. Same products, same layouts (dx = dy·w,
+  // dw = dyᵀ·x), so the same bits, also when two layers read the same x (the
+  // second one's dx accumulates, beta = 1). 200 rows × 96 × 257: over the 2^22
+  // multiply-adds from which oneDNN's matmul runs.
+  namespace k = ops::kernels;
+  k::select_backend(k::Backend::OneDnn);
+  k::select_precision(k::Precision::BF16);
+  REQUIRE((k::active().gemm_bf16in != nullptr));
+  Tensor x = random_tensor({200, 96}, 90), w = random_tensor({257, 96}, 91, 0.5f),
+         w2 = random_tensor({257, 96}, 92, 0.5f), b = random_tensor({257}, 93);
+  const OpFn two_linears = [](Tape& t, const std::vector<Tensor>& in) {
+    return ops::add(t, ops::linear(t, in[0], in[1]), ops::linear(t, in[0], in[2]));
+  };
+  const OpFn two_matmuls = [](Tape& t, const std::vector<Tensor>& in) {
+    return ops::add(t, ops::matmul(t, in[0], in[1], false, true), ops::matmul(t, in[0], in[2], false, true));
+  };
+  const OpFn fused_gelu = [](Tape& t, const std::vector<Tensor>& in) { return ops::linear_gelu(t, in[0], in[1], in[2]); };
+  const OpFn plain_gelu = [](Tape& t, const std::vector<Tensor>& in) {
+    return ops::gelu(t, ops::linear(t, in[0], in[1], in[2]));
+  };
+  for (int threads : {1, 2}) {
+    CAPTURE(threads);
+    engine::set_num_threads(threads);
+    CHECK(values_and_grads(two_linears, {x, w, w2}) == values_and_grads(two_matmuls, {x, w, w2}));
+    CHECK(values_and_grads(fused_gelu, {x, w, b}) == values_and_grads(plain_gelu, {x, w, b}));
+  }
+  engine::set_num_threads(0);
+  const auto bf16 = values_and_grads(two_linears, {x, w, w2});
+  k::select_precision(k::Precision::F32);
+  k::select_backend(k::Backend::Auto);
+  // And bf16 really happened: fp32 gives other values, within bf16's error.
+  const auto f32 = values_and_grads(two_linears, {x, w, w2});
+  REQUIRE(f32.size() == bf16.size());
+  for (size_t i = 0; i < f32.size(); ++i) {
+    CAPTURE(i);
+    CHECK(f32[i] != bf16[i]);
+    double err = 0, scale = 0;
+    for (size_t j = 0; j < f32[i].size(); ++j) {
+      err = std::max(err, std::fabs(double(f32[i][j]) - bf16[i][j]));
+      scale = std::max(scale, std::fabs(double(f32[i][j])));
+    }
+    CHECK(err < 2e-2 * scale);
+  }
 }
 
 TEST_CASE("softmax") {

@@ -37,8 +37,10 @@ const KernelTable& table_for(Isa isa, Backend backend, Precision precision) {
     KernelTable onednn, bf16, onednn_bf16;
   };
   auto variants_of = [](Isa i) {
-    return Variants{with_gemm(isa_table(i), onednn_gemm), with_gemm(isa_table(i), bf16_gemm_for(i)),
-                    with_gemm(isa_table(i), onednn_bf16_gemm_for(i))};
+    Variants v{with_gemm(isa_table(i), onednn_gemm), with_gemm(isa_table(i), bf16_gemm_for(i)),
+               with_gemm(isa_table(i), onednn_bf16_gemm_for(i))};
+    v.onednn_bf16.gemm_bf16in = onednn_bf16in_gemm_for(i);
+    return v;
   };
   static const Variants variants[3] = {variants_of(Isa::Scalar), variants_of(Isa::Avx2), variants_of(Isa::Avx512)};
   const Variants& v = variants[static_cast<int>(isa)];

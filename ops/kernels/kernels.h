@@ -151,6 +151,18 @@ struct KernelTable {
   // ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7)) (the gradient norm's
   // fixed order; a vector of doubles holds the eight sums).
   double (*sumsq8)(const float* x, int64_t n);
+  // y[i] = x[i] rounded to bf16 (round to nearest even, denormals to ±0, NaN
+  // kept quiet: VCVTNE2PS2BF16's rounding, which every bf16 GEMM applies to
+  // its inputs), as raw bf16 bits.
+  void (*to_bf16)(const float* x, uint16_t* y, int64_t n);
+  // gemm on operands that are already bf16 (raw bits, e.g. from to_bf16):
+  // bit for bit what gemm gives for the fp32 values those bf16 stand for,
+  // without converting them again. Null unless gemm is oneDNN's bf16 matmul
+  // (--precision bf16 --backend onednn): ops/linear.cpp then converts each
+  // operand once (x and the weight in the forward pass, dy in the backward)
+  // where gemm would convert each of them in every product that reads it.
+  void (*gemm_bf16in)(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const uint16_t* A,
+                      int64_t lda, const uint16_t* B, int64_t ldb, float beta, float* C, int64_t ldc);
 };
 
 enum class Isa { Scalar, Avx2, Avx512 };
@@ -180,6 +192,9 @@ const char* bf16_gemm_kind(Isa isa);
 // bf16 through oneDNN's matmul primitive (AMX where the CPU has it); products
 // under 2^22 multiply-adds fall back to bf16_gemm_for(isa). ops/kernels/onednn_bf16.cpp.
 GemmFn onednn_bf16_gemm_for(Isa isa);
+// Its gemm_bf16in entry (same fallback for small products, on the operands widened back to fp32).
+using GemmBf16InFn = decltype(KernelTable::gemm_bf16in);
+GemmBf16InFn onednn_bf16in_gemm_for(Isa isa);
 bool amx_bf16_supported();
 // x rounded to the nearest bf16 (ties to even), as the bf16 GEMMs round their inputs.
 float round_to_bf16(float x);
