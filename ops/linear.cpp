@@ -63,14 +63,18 @@ Bf16Operands bf16_operands(Tape& tape, const Tensor& x, const Tensor& w, const L
   return {bf16_copy(tape, x.f32(), x.shape(), d.rows, d.in), bf16_copy(tape, w.f32(), w.shape(), d.out, d.in)};
 }
 
-// y[rows, out] = x · wᵀ, shaped by out_shape; with a bias (only when the
-// table has gemm_bias) y = x · wᵀ + b in the same pass.
+// Whether linear_product can add the bias in the GEMM's pass: the native
+// fp32 table's gemm_bias, or gemm_bf16in on bf16 operands.
+bool bias_in_product(const Bf16Operands& b16) { return b16.on() || K().gemm_bias; }
+
+// y[rows, out] = x · wᵀ, shaped by out_shape; with a bias (only where
+// bias_in_product) y = x · wᵀ + b in the same pass.
 Tensor linear_product(Tape& tape, const Tensor& x, const Tensor& w, const LinearDims& d, const float* bias,
                       const Bf16Operands& b16) {
   Tensor y = Tensor::empty(out_shape(x, d), &tape.arena());
   if (b16.on())
     K().gemm_bf16in(false, true, d.rows, d.out, d.in, 1.0f, b16.x.bf16(), d.in, b16.w.bf16(), d.in, 0.0f, y.f32(),
-                    d.out);
+                    d.out, bias);
   else if (bias)
     K().gemm_bias(false, true, d.rows, d.out, d.in, x.f32(), d.in, w.f32(), d.in, bias, y.f32(), d.out, nullptr);
   else
@@ -87,10 +91,10 @@ void linear_backward_gemms(Tape& tape, const Tensor& x, const Tensor& w, const f
     const Tensor dyb = bf16_copy(tape, dy, out_shape(x, d), d.rows, d.out);
     if (dx)
       k.gemm_bf16in(false, false, d.rows, d.in, d.out, 1.0f, dyb.bf16(), d.out, b16.w.bf16(), d.in,
-                    dx.accumulate ? 1.0f : 0.0f, dx.data, d.in);
+                    dx.accumulate ? 1.0f : 0.0f, dx.data, d.in, nullptr);
     if (dw)
       k.gemm_bf16in(true, false, d.out, d.in, d.rows, 1.0f, dyb.bf16(), d.out, b16.x.bf16(), d.in,
-                    dw.accumulate ? 1.0f : 0.0f, dw.data, d.in);
+                    dw.accumulate ? 1.0f : 0.0f, dw.data, d.in, nullptr);
     return;
   }
   if (dx)
@@ -139,8 +143,8 @@ void record_linear_gelu_backward(Tape& tape, const Tensor& x, const Tensor& w, c
 Tensor linear(Tape& tape, const Tensor& x, const Tensor& w, const Tensor& b) {
   DNABERT_PROFILE_SCOPE("linear.fwd");
   const LinearDims d = check_linear("linear", x, w, b);
-  const bool fused = b.defined() && K().gemm_bias;
   const Bf16Operands b16 = bf16_operands(tape, x, w, d);
+  const bool fused = b.defined() && bias_in_product(b16);
   Tensor y = linear_product(tape, x, w, d, fused ? b.f32() : nullptr, b16);
   if (b.defined() && !fused) {
     const auto& k = K();
@@ -183,14 +187,18 @@ Tensor linear_gelu(Tape& tape, const Tensor& x, const Tensor& w, const Tensor& b
     return y_grad;
   }
   const Bf16Operands b16 = bf16_operands(tape, x, w, d);
-  Tensor pre = linear_product(tape, x, w, d, nullptr, b16);
+  const bool fused = bias_in_product(b16);
+  Tensor pre = linear_product(tape, x, w, d, fused ? b.f32() : nullptr, b16);
   Tensor y = grad ? Tensor::empty(pre.shape(), &tape.arena()) : pre;
   {
     const auto& k = K();
     const float* bp = b.f32();
     float *pp = pre.f32(), *yp = y.f32();
     engine::parallel_for(d.rows, row_grain(d.out), [&](int64_t r0, int64_t r1) {
-      k.bias_gelu_fwd(pp + r0 * d.out, bp, yp + r0 * d.out, r1 - r0, d.out);
+      if (fused)  // pre has its bias: GELU only (bias_gelu_fwd's arithmetic is add_bias then gelu_fwd)
+        k.gelu_fwd(pp + r0 * d.out, yp + r0 * d.out, (r1 - r0) * d.out);
+      else
+        k.bias_gelu_fwd(pp + r0 * d.out, bp, yp + r0 * d.out, r1 - r0, d.out);
     });
   }
   if (grad) record_linear_gelu_backward(tape, x, w, b, pre, y, d, b16);

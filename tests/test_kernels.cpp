@@ -688,9 +688,17 @@ TEST_CASE("gemm_bf16in on operands converted once gives the bf16 gemm's bits, on
           t.to_bf16(B.data(), B16.data(), static_cast<int64_t>(B.size()));
           std::vector<float> want = C0, got = C0;
           gemm(ta, tb, s.M, s.N, s.K, alpha, A.data(), lda, B.data(), ldb, beta, want.data(), ldc);
-          gemm_bf16in(ta, tb, s.M, s.N, s.K, alpha, A16.data(), lda, B16.data(), ldb, beta, got.data(), ldc);
+          gemm_bf16in(ta, tb, s.M, s.N, s.K, alpha, A16.data(), lda, B16.data(), ldb, beta, got.data(), ldc, nullptr);
           CHECK(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)) == 0);
           CHECK(got != C0);
+          if (alpha == 1.0f && beta == 0.0f) {  // with a bias: add_bias's bits
+            const auto bias = randn(static_cast<size_t>(s.N), 14);
+            for (int64_t i = 0; i < s.M; ++i) t.add_bias(want.data() + i * ldc, bias.data(), 1, s.N);
+            got = C0;
+            gemm_bf16in(ta, tb, s.M, s.N, s.K, alpha, A16.data(), lda, B16.data(), ldb, beta, got.data(), ldc,
+                        bias.data());
+            CHECK(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)) == 0);
+          }
         }
   }
 }

@@ -255,6 +255,17 @@ TEST_CASE("bf16 on oneDNN: linear converts x, w and dy once and gives the bits o
     CHECK(values_and_grads(fused_gelu, {x, w, b}) == values_and_grads(plain_gelu, {x, w, b}));
   }
   engine::set_num_threads(0);
+  {
+    // The bias, added in the matmul's own pass (oneDNN's bias argument), gives
+    // add_bias's bits; at inference linear_gelu writes GELU over it in place.
+    Arena arena;
+    Tape tape(arena, Tape::Mode::Inference);
+    auto m = ops::matmul(tape, x, w, false, true).to_vector();
+    const auto bv = b.to_vector();
+    for (size_t i = 0; i < m.size(); ++i) m[i] += bv[i % bv.size()];
+    CHECK(ops::linear(tape, x, w, b).to_vector() == m);
+    CHECK(ops::linear_gelu(tape, x, w, b).to_vector() == ops::gelu(tape, Tensor::from_vector({200, 257}, m)).to_vector());
+  }
   const auto bf16 = values_and_grads(two_linears, {x, w, w2});
   k::select_precision(k::Precision::F32);
   k::select_backend(k::Backend::Auto);

@@ -161,8 +161,11 @@ struct KernelTable {
   // (--precision bf16 --backend onednn): ops/linear.cpp then converts each
   // operand once (x and the weight in the forward pass, dy in the backward)
   // where gemm would convert each of them in every product that reads it.
+  // A bias (not null; alpha 1 and beta 0 only) is added to every row in the
+  // same pass: the bits of gemm then add_bias.
   void (*gemm_bf16in)(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const uint16_t* A,
-                      int64_t lda, const uint16_t* B, int64_t ldb, float beta, float* C, int64_t ldc);
+                      int64_t lda, const uint16_t* B, int64_t ldb, float beta, float* C, int64_t ldc,
+                      const float* bias);
 };
 
 enum class Isa { Scalar, Avx2, Avx512 };

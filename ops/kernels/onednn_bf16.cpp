@@ -14,6 +14,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <unordered_map>
 #include <vector>
 
 #include "engine/error.h"
@@ -74,9 +75,10 @@ memory to_bf16(dnnl::stream& s, const float* src, int64_t rows, int64_t cols, bo
   return out;
 }
 
-// C = alpha·a·b + beta·C by the matmul primitive, a and b bf16 memories.
-void matmul_bf16(dnnl::stream& s, const memory& a, const memory& b, int64_t M, int64_t N, int64_t K, float alpha,
-                 float beta, float* C, int64_t ldc) {
+// C = alpha·a·b + beta·C (+ bias[None, :], alpha 1 and beta 0 then) by the
+// matmul primitive, a and b bf16 memories.
+void matmul_bf16(dnnl::stream& s, const memory& a, const memory& b, int64_t M, int64_t N, float alpha, float beta,
+                 float* C, int64_t ldc, const float* bias = nullptr) {
   memory c(strided(M, N, false, ldc, memory::data_type::f32), cpu_engine(), C);
   dnnl::primitive_attr attr;
   if (alpha != 1.0f) attr.set_output_scales(0, {alpha});
@@ -85,8 +87,18 @@ void matmul_bf16(dnnl::stream& s, const memory& a, const memory& b, int64_t M, i
     po.append_sum(beta);
     attr.set_post_ops(po);
   }
-  dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a.get_desc(), b.get_desc(), c.get_desc()), attr, cpu_engine());
-  dnnl::matmul(pd).execute(s, {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, c}});
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, c}};
+  if (bias) {
+    const memory bm(strided(1, N, false, N, memory::data_type::f32), cpu_engine(), const_cast<float*>(bias));
+    args.emplace(DNNL_ARG_BIAS, bm);
+    dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a.get_desc(), b.get_desc(), bm.get_desc(), c.get_desc()),
+                                    attr, cpu_engine());
+    dnnl::matmul(pd).execute(s, args);
+  } else {
+    dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a.get_desc(), b.get_desc(), c.get_desc()), attr,
+                                    cpu_engine());
+    dnnl::matmul(pd).execute(s, args);
+  }
   s.wait();
 }
 
@@ -102,7 +114,7 @@ void onednn_bf16(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
     dnnl::stream s(cpu_engine());
     memory a = to_bf16(s, A, M, K, ta, lda, a_buf);
     memory b = to_bf16(s, B, K, N, tb, ldb, b_buf);
-    matmul_bf16(s, a, b, M, N, K, alpha, beta, C, ldc);
+    matmul_bf16(s, a, b, M, N, alpha, beta, C, ldc);
   } catch (const dnnl::error& e) {
     matmul_failed(e, M, N, K);
   }
@@ -134,22 +146,26 @@ const float* widened(const uint16_t* src, int64_t rows, int64_t cols, bool trans
 // gemm_bf16in: the matmul straight on the bf16 operands (no reorder), the
 // same primitive and layouts onednn_bf16 builds after its reorders, so the
 // same bits. Small products take onednn_bf16_gemm's fallback on the widened
-// values, which round to themselves.
+// values, which round to themselves, then the bias as add_bias adds it.
 template <Isa isa>
 void onednn_bf16in_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const uint16_t* A,
-                        int64_t lda, const uint16_t* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+                        int64_t lda, const uint16_t* B, int64_t ldb, float beta, float* C, int64_t ldc,
+                        const float* bias) {
   if (ours_instead(M, N, K, alpha)) {
     thread_local std::vector<float> a_buf, b_buf;
     const float* a = M > 0 && K > 0 ? widened(A, M, K, ta, lda, a_buf) : nullptr;
     const float* b = K > 0 && N > 0 ? widened(B, K, N, tb, ldb, b_buf) : nullptr;
     bf16_gemm_for(isa)(ta, tb, M, N, K, alpha, a, ta ? M : K, b, tb ? K : N, beta, C, ldc);
+    if (bias)
+      for (int64_t i = 0; i < M; ++i)
+        for (int64_t j = 0; j < N; ++j) C[i * ldc + j] += bias[j];
     return;
   }
   try {
     dnnl::stream s(cpu_engine());
     const memory a(strided(M, K, ta, lda, memory::data_type::bf16), cpu_engine(), const_cast<uint16_t*>(A));
     const memory b(strided(K, N, tb, ldb, memory::data_type::bf16), cpu_engine(), const_cast<uint16_t*>(B));
-    matmul_bf16(s, a, b, M, N, K, alpha, beta, C, ldc);
+    matmul_bf16(s, a, b, M, N, alpha, beta, C, ldc, bias);
   } catch (const dnnl::error& e) {
     matmul_failed(e, M, N, K);
   }
