@@ -6,7 +6,8 @@
 // rows × out × in and run as the three products a linear layer issues:
 // forward y = x·Wᵀ (NT), input gradient dx = dy·W (NN), weight gradient
 // dW = dyᵀ·x (TN, K = rows). Attention products run 96 (batch × head) GEMMs
-// in an OpenMP loop over the batch, as ops/attention.cpp does, with the
+// in an OpenMP loop over the batch (heads handed out as threads come free),
+// as ops/attention.cpp does, with the
 // strides of [B, T, H] tensors.
 // The bf16 columns time our bf16 GEMM (--precision bf16: inputs rounded to
 // bf16 while packing, fp32 accumulation; VDPBF16PS where the CPU has
@@ -88,7 +89,7 @@ void run(const Case& c, GemmFn f, Buffers& buf) {
   }
   const float *a = buf.a.data(), *b = buf.b.data();
   float* out = buf.c.data();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 1)
   for (int64_t i = 0; i < c.batch; ++i)
     f(c.ta, c.tb, c.M, c.N, c.K, 1.0f, a + c.offset(0, i), c.lda, b + c.offset(1, i), c.ldb, 0.0f,
       out + c.offset(2, i), c.ldc);

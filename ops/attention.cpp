@@ -184,7 +184,11 @@ Tensor attention(Tape& tape, const Tensor& q, const Tensor& k, const Tensor& v, 
     const float *pq = q.f32(), *pk = k.f32(), *pv = v.f32(), *pmask = mask.defined() ? mask.f32() : nullptr;
     float *po = out.f32(), *pl = lse.f32();
     uint32_t* pkeep = keep.defined() ? reinterpret_cast<uint32_t*>(keep.i32()) : nullptr;
-#pragma omp parallel for schedule(static)
+    // Heads go to threads as they come free (the forward and backward loops):
+    // one core of these KVM guests often runs slower than the other for a
+    // while (see take_rows in gemm_driver.inc). Each head is computed whole
+    // by one thread, so the bits do not depend on which.
+#pragma omp parallel for schedule(dynamic, 1)
     for (int64_t bh = 0; bh < B * NH; ++bh) {
       const int64_t b = bh / NH, h = bh % NH, D = s.D, koff = b * T * H + h * D, n0 = qr.begin(b), n1 = qr.end(b);
       if (n0 == n1) continue;  // no query in this batch row
@@ -244,7 +248,7 @@ Tensor attention(Tape& tape, const Tensor& q, const Tensor& k, const Tensor& v, 
       const QueryRows qr(rows, B, T);
       const float *pq = q.f32(), *pk = k.f32(), *pv = v.f32(), *po = out_data.f32(), *pl = lse.f32(),
                   *g = dout.f32(), *pmask = mask.defined() ? mask.f32() : nullptr;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 1)
       for (int64_t bh = 0; bh < B * NH; ++bh) {
         const int64_t b = bh / NH, h = bh % NH, koff = b * T * H + h * D, n0 = qr.begin(b), n1 = qr.end(b);
         const float* mask_b = unpadded(pmask, b, T) ? nullptr : pmask + b * T;

@@ -237,10 +237,10 @@ void batched_gemm(bool ta, bool tb, int64_t batch, int64_t M, int64_t N, int64_t
                   int64_t a_stride, const float* b, int64_t ldb, int64_t b_stride, float beta, float* c, int64_t ldc,
                   int64_t c_stride) {
   const auto& k = K();
-  // Batches run in parallel (each GEMM then runs on one thread); a single
-  // product uses the GEMM's own threading. Either way, every element sums
-  // over K in the same order.
-#pragma omp parallel for schedule(static) if (batch > 1)
+  // Batches run in parallel (each GEMM then runs on one thread, handed out
+  // as threads come free, as attention's heads); a single product uses the
+  // GEMM's own threading. Either way, every element sums over K in the same order.
+#pragma omp parallel for schedule(dynamic, 1) if (batch > 1)
   for (int64_t i = 0; i < batch; ++i)
     k.gemm(ta, tb, M, N, Kd, 1.0f, a + i * a_stride, lda, b + i * b_stride, ldb, beta, c + i * c_stride, ldc);
 }
