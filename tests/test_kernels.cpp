@@ -33,10 +33,6 @@ std::vector<float> randn(size_t n, uint64_t seed) {
 
 using GemmFn = decltype(k::KernelTable::gemm);
 
-// The kernel table of one ISA, whichever is active.
-const k::KernelTable& table_of(k::Isa isa) {
-  return isa == k::Isa::Avx512 ? k::avx512_table() : isa == k::Isa::Avx2 ? k::avx2_table() : k::scalar_table();
-}
 
 // Max |got - want| / (1 + |want|) of one GEMM call against double arithmetic.
 // `pad` widens every leading dimension beyond the matrix. With `bf16`, the
@@ -302,7 +298,7 @@ TEST_CASE("gemm's one-thread small-product path (gemm_tile) gives the packed pat
 
 TEST_CASE("gemm_bias gives the bits of gemm then add_bias or bias_gelu_fwd, on every ISA") {
   for (k::Isa isa : k::supported_isas()) {
-    const k::KernelTable& t = table_of(isa);
+    const k::KernelTable& t = k::isa_table(isa);
     CAPTURE(t.isa);
     REQUIRE((t.gemm_bias != nullptr));
     // Partial row and column tiles, one and several K slices, K = 0, and a
@@ -348,7 +344,7 @@ TEST_CASE("every supported ISA agrees with the scalar kernels") {
   const k::KernelTable& ref = k::scalar_table();
   auto x = randn(1000, 5), dy = randn(1000, 6), g = randn(100, 7), b = randn(100, 8);
   for (k::Isa isa : k::supported_isas()) {
-    const k::KernelTable& t = table_of(isa);
+    const k::KernelTable& t = k::isa_table(isa);
     CAPTURE(t.isa);
     std::vector<float> y1(1000), y2(1000);
     auto close = [](const std::vector<float>& a, const std::vector<float>& c, double tol) {
@@ -386,7 +382,7 @@ TEST_CASE("every supported ISA agrees with the scalar kernels") {
 TEST_CASE("transpose moves every element to its place and nothing else, on every ISA") {
   struct Shape { int64_t rows, cols; };
   for (k::Isa isa : k::supported_isas()) {
-    const k::KernelTable& t = table_of(isa);
+    const k::KernelTable& t = k::isa_table(isa);
     CAPTURE(t.isa);
     // Full 4-row groups and W-column blocks, their remainders, and attention's tiles.
     for (Shape sh : {Shape{1, 1}, Shape{3, 5}, Shape{4, 16}, Shape{7, 33}, Shape{8, 8}, Shape{13, 70},
@@ -415,7 +411,7 @@ TEST_CASE("GELU and its gradient are within 3e-7 of the exact erf form on every 
   const size_t n = x.size();
   std::vector<float> ones(n, 1.0f);
   for (k::Isa isa : k::supported_isas()) {
-    const k::KernelTable& t = table_of(isa);
+    const k::KernelTable& t = k::isa_table(isa);
     CAPTURE(t.isa);
     std::vector<float> y(n), d(n);
     t.gelu_fwd(x.data(), y.data(), static_cast<int64_t>(n));
@@ -442,7 +438,7 @@ TEST_CASE("dropout_rows keeps element (r, c) iff the scalar Philox's number firs
     uint64_t first, stride;
   };
   for (k::Isa isa : k::supported_isas()) {
-    const k::KernelTable& t = table_of(isa);
+    const k::KernelTable& t = k::isa_table(isa);
     CAPTURE(t.isa);
     for (Case c : {Case{64, 64, 0, 512}, Case{7, 64, 3, 512}, Case{5, 1, 1, 9}, Case{9, 130, 6, 200},
                    Case{3, 300, (1ull << 34) - 37, 1000}, Case{4, 70, 2, 35}, Case{1, 1000, 5, 0}}) {
@@ -579,7 +575,7 @@ TEST_CASE("bf16 rounding is round-to-nearest-even, alone and inside every bf16 g
   };
   const float snan = std::numeric_limits<float>::signaling_NaN();
   for (k::Isa isa : k::supported_isas()) {
-    const k::KernelTable& t = table_of(isa);
+    const k::KernelTable& t = k::isa_table(isa);
     CAPTURE(t.isa);
     for (size_t at = 0; at < 37; ++at) {
       std::vector<float> x = randn(37, 40 + at);
@@ -667,7 +663,7 @@ TEST_CASE("gemm_bf16in on operands converted once gives the bf16 gemm's bits, on
   const k::Isa isa = k::selected_isa();
   const GemmFn gemm = k::onednn_bf16_gemm_for(isa);
   const auto gemm_bf16in = k::onednn_bf16in_gemm_for(isa);
-  const k::KernelTable& t = table_of(isa);
+  const k::KernelTable& t = k::isa_table(isa);
   struct Shape {
     int64_t M, N, K;
   };

@@ -22,15 +22,6 @@ KernelTable with_gemm(const KernelTable& t, GemmFn gemm) {
   return r;
 }
 
-const KernelTable& isa_table(Isa isa) {
-  switch (isa) {
-    case Isa::Avx512: return avx512_table();
-    case Isa::Avx2: return avx2_table();
-    case Isa::Scalar: break;
-  }
-  return scalar_table();
-}
-
 // The ISA's table, or a copy whose gemm is oneDNN's or a bf16 one.
 const KernelTable& table_for(Isa isa, Backend backend, Precision precision) {
   struct Variants {
@@ -76,6 +67,15 @@ void refresh_table() {
   g_table.store(&table_for(static_cast<Isa>(g_isa.load()), backend, precision));
 }
 }  // namespace
+
+const KernelTable& isa_table(Isa isa) {
+  switch (isa) {
+    case Isa::Avx512: return avx512_table();
+    case Isa::Avx2: return avx2_table();
+    case Isa::Scalar: break;
+  }
+  return scalar_table();
+}
 
 bool bf16_native_supported() {
   __builtin_cpu_init();

@@ -173,6 +173,8 @@ enum class Isa { Scalar, Avx2, Avx512 };
 const KernelTable& scalar_table();
 const KernelTable& avx2_table();
 const KernelTable& avx512_table();
+// The table of one ISA (whichever is active).
+const KernelTable& isa_table(Isa isa);
 
 // ---- bf16 GEMMs (--precision bf16) ----
 // The gemm signature, computing with A and B rounded to bf16 (round to

@@ -88,17 +88,14 @@ void matmul_bf16(dnnl::stream& s, const memory& a, const memory& b, int64_t M, i
     attr.set_post_ops(po);
   }
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, c}};
+  memory::desc bias_md;
   if (bias) {
-    const memory bm(strided(1, N, false, N, memory::data_type::f32), cpu_engine(), const_cast<float*>(bias));
-    args.emplace(DNNL_ARG_BIAS, bm);
-    dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a.get_desc(), b.get_desc(), bm.get_desc(), c.get_desc()),
-                                    attr, cpu_engine());
-    dnnl::matmul(pd).execute(s, args);
-  } else {
-    dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a.get_desc(), b.get_desc(), c.get_desc()), attr,
-                                    cpu_engine());
-    dnnl::matmul(pd).execute(s, args);
+    bias_md = strided(1, N, false, N, memory::data_type::f32);
+    args.emplace(DNNL_ARG_BIAS, memory(bias_md, cpu_engine(), const_cast<float*>(bias)));
   }
+  const dnnl::matmul::desc desc = bias ? dnnl::matmul::desc(a.get_desc(), b.get_desc(), bias_md, c.get_desc())
+                                       : dnnl::matmul::desc(a.get_desc(), b.get_desc(), c.get_desc());
+  dnnl::matmul(dnnl::matmul::primitive_desc(desc, attr, cpu_engine())).execute(s, args);
   s.wait();
 }
 
@@ -146,7 +143,7 @@ const float* widened(const uint16_t* src, int64_t rows, int64_t cols, bool trans
 // gemm_bf16in: the matmul straight on the bf16 operands (no reorder), the
 // same primitive and layouts onednn_bf16 builds after its reorders, so the
 // same bits. Small products take onednn_bf16_gemm's fallback on the widened
-// values, which round to themselves, then the bias as add_bias adds it.
+// values, which round to themselves, then add_bias.
 template <Isa isa>
 void onednn_bf16in_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const uint16_t* A,
                         int64_t lda, const uint16_t* B, int64_t ldb, float beta, float* C, int64_t ldc,
@@ -157,8 +154,7 @@ void onednn_bf16in_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float
     const float* b = K > 0 && N > 0 ? widened(B, K, N, tb, ldb, b_buf) : nullptr;
     bf16_gemm_for(isa)(ta, tb, M, N, K, alpha, a, ta ? M : K, b, tb ? K : N, beta, C, ldc);
     if (bias)
-      for (int64_t i = 0; i < M; ++i)
-        for (int64_t j = 0; j < N; ++j) C[i * ldc + j] += bias[j];
+      for (int64_t i = 0; i < M; ++i) isa_table(isa).add_bias(C + i * ldc, bias, 1, N);
     return;
   }
   try {
