@@ -29,7 +29,8 @@ class Rng {
   double uniform_double() { return static_cast<double>(next_u64() >> 11) * (1.0 / 9007199254740992.0); }
   // Uniform integer in [0, n), without modulo bias.
   uint64_t below(uint64_t n);
-  // Standard normal (Box-Muller on two uniforms).
+  // Standard normal (Box-Muller on two uniform_double()s): it takes words
+  // counter .. counter + 3, so normal j of a run from counter c uses c + 4j.
   double normal();
 
  private:

@@ -4,8 +4,11 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstring>
 
 #include "engine/error.h"
+#include "engine/rng.h"
+#include "engine/threads.h"
 #include "io/safetensors.h"
 #include "models/bert.h"
 #include "models/optimizer.h"
@@ -283,4 +286,46 @@ TEST_CASE("a second training step of the same shape takes all its memory from th
   CHECK(second.reserved_bytes == first.reserved_bytes);  // no block obtained from the OS, so no page faulted in
   CHECK(second.allocations - first.allocations == second.cache_hits - first.cache_hits);
   CHECK(second.allocations > first.allocations);
+}
+
+TEST_CASE("init draws one normal sequence over the weights in declaration order, the same bits with 1 and 2 threads") {
+  // Bert::init draws chunks of a tensor on any thread from the sequence's
+  // counter (4 Philox words per normal); this is the sequential pass it
+  // must equal. The 4101 x 64 word embeddings span several chunks.
+  models::BertConfig c = models::BertConfig::preset("tiny", 4101);
+  c.num_hidden_layers = 1;
+  c.hidden_size = 64;
+  c.num_attention_heads = 4;
+  c.intermediate_size = 128;
+  c.num_labels = 2;
+  const int saved = engine::num_threads();
+  engine::set_num_threads(1);
+  models::Bert one(c, models::Heads::Both);
+  one.init(9);
+  engine::set_num_threads(2);
+  models::Bert two(c, models::Heads::Both);
+  two.init(9);
+  engine::set_num_threads(saved);
+  engine::Rng rng(9, engine::mix_stream(0x1417));
+  int64_t drawn = 0;
+  for (size_t i = 0; i < one.params().size(); ++i) {
+    const std::string& name = one.params().name(i);
+    const int64_t n = one.params()[i].numel();
+    std::vector<float> want(static_cast<size_t>(n));
+    if (name.find("LayerNorm.weight") != std::string::npos) {
+      std::fill(want.begin(), want.end(), 1.0f);
+    } else if (name.size() >= 4 && name.compare(name.size() - 4, 4, "bias") == 0) {
+      std::fill(want.begin(), want.end(), 0.0f);
+    } else {
+      for (auto& x : want) x = static_cast<float>(rng.normal() * c.initializer_range);
+      drawn += n;
+    }
+    if (name == "bert.embeddings.word_embeddings.weight")
+      std::fill(want.begin(), want.begin() + c.hidden_size, 0.0f);  // [PAD]
+    CAPTURE(name);
+    CHECK(std::memcmp(one.params()[i].f32(), want.data(), sizeof(float) * want.size()) == 0);
+    CHECK(std::memcmp(two.params()[i].f32(), want.data(), sizeof(float) * want.size()) == 0);
+  }
+  CHECK(drawn > 4101 * 64);
+  CHECK(rng.counter() == 4 * static_cast<uint64_t>(drawn));
 }

@@ -2,6 +2,8 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <cmath>
+#include <cstring>
 #include <set>
 
 #include "engine/arena.h"
@@ -147,6 +149,16 @@ TEST_CASE("Rng: keyed by seed, stream and counter") {
   // Jumping to a counter gives the same value as walking to it.
   Rng e(7, 1, 57);
   CHECK(e.next_u32() == va[57]);
+  // normal() is Box-Muller on two uniform_double()s, whether its 4 words are
+  // one Philox block (counter 4j) or straddle two (counter 4j + 2).
+  for (uint64_t start : {uint64_t{40}, uint64_t{42}}) {
+    Rng z(7, 1, start), u(7, 1, start);
+    const double u1 = u.uniform_double(), u2 = u.uniform_double();
+    const double want = std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
+    const double got = z.normal();
+    CHECK(std::memcmp(&got, &want, sizeof got) == 0);
+    CHECK(z.counter() == start + 4);
+  }
   // below(n) is uniform-ish and in range; normal() has mean ≈ 0 and variance ≈ 1.
   Rng r(1, 2);
   std::vector<int> hist(5);
