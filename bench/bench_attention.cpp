@@ -3,12 +3,14 @@
 // [B, T, H] inputs with NH heads and no padding: median wall time of `reps`
 // calls after one warm-up. The harness behind bench/RESULTS.md's attention
 // measurements (old and new builds alternated).
-// Usage: bench_attention B T H NH [reps=9] [threads=2]
+// Usage: bench_attention B T H NH [reps=9] [threads=2] [infer: the inference
+// forward only, for profiling it alone]
 #include <time.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <vector>
 
 #include "engine/arena.h"
@@ -38,12 +40,13 @@ double median(std::vector<double> v) {
 
 int main(int argc, char** argv) {
   if (argc < 5) {
-    std::fprintf(stderr, "usage: bench_attention B T H NH [reps=9] [threads=2]\n");
+    std::fprintf(stderr, "usage: bench_attention B T H NH [reps=9] [threads=2] [infer]\n");
     return 2;
   }
   const int64_t B = std::atol(argv[1]), T = std::atol(argv[2]), H = std::atol(argv[3]);
   const int NH = std::atoi(argv[4]), reps = argc > 5 ? std::atoi(argv[5]) : 9;
   const int threads = argc > 6 ? std::atoi(argv[6]) : 2;
+  const bool infer_only = argc > 7 && std::strcmp(argv[7], "infer") == 0;
   if (B <= 0 || T <= 0 || H <= 0 || NH <= 0 || H % NH != 0 || reps <= 0 || threads <= 0) {
     std::fprintf(stderr, "bench_attention: need positive B, T, H, NH, reps, threads and H divisible by NH\n");
     return 2;
@@ -66,7 +69,7 @@ int main(int argc, char** argv) {
     if (r >= 0) infer.push_back(now() - t0);
   }
   for (Tensor* t : {&q, &k, &v}) t->set_requires_grad(true);
-  for (int r = -1; r < reps; ++r) {
+  for (int r = -1; r < (infer_only ? -1 : reps); ++r) {
     for (Tensor* t : {&q, &k, &v}) t->meta()->grad = Tensor();
     Tape tape(arena);
     const double t0 = now();
@@ -78,8 +81,10 @@ int main(int argc, char** argv) {
   }
   const double flop = 4.0 * static_cast<double>(B * T) * static_cast<double>(T * H);  // q·kᵀ and P·v
   std::printf("attention B %lld T %lld H %lld heads %d, %d threads, medians of %d: inference forward %.2f ms "
-              "(%.1f GFLOP/s); training forward %.2f ms, backward %.2f ms\n",
+              "(%.1f GFLOP/s)",
               static_cast<long long>(B), static_cast<long long>(T), static_cast<long long>(H), NH, threads, reps,
-              1e3 * median(infer), flop / median(infer) / 1e9, 1e3 * median(fwd), 1e3 * median(bwd));
+              1e3 * median(infer), flop / median(infer) / 1e9);
+  if (!infer_only) std::printf("; training forward %.2f ms, backward %.2f ms", 1e3 * median(fwd), 1e3 * median(bwd));
+  std::printf("\n");
   return 0;
 }

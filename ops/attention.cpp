@@ -83,6 +83,19 @@ void head_transpose_tiled(const kernels::KernelTable& kt, const float* x, int64_
   }
 }
 
+// Fetches rows [r0, r1) of a head's [rows, D] block whose rows are ld floats
+// apart (q and the output, ld = H): a few KiB apart, where the hardware
+// prefetchers do not follow.
+void prefetch_rows(const float* p, int64_t ld, int64_t r0, int64_t r1, int64_t D, bool write) {
+  for (int64_t r = r0; r < r1; ++r)
+    for (int64_t c = 0; c < D; c += 16) {
+      if (write)
+        __builtin_prefetch(p + r * ld + c, 1, 3);
+      else
+        __builtin_prefetch(p + r * ld + c, 0, 3);
+    }
+}
+
 // True when batch row b of the additive mask is all zeros (no padding, or
 // no mask): adding it changes no result, so the tiles skip it.
 bool unpadded(const float* mask, int64_t b, int64_t T) {
@@ -203,9 +216,9 @@ Tensor attention(Tape& tape, const Tensor& q, const Tensor& k, const Tensor& v, 
       for (int64_t i0 = n0; i0 < n1; i0 += kTile) {
         const int64_t rows_i = std::min(kTile, n1 - i0);
         float* L = pl + h * Nq + i0;
+        kt.scale_rows(pq + i0 * H + h * D, H, &s.scale, 0, qs, D, rows_i, D, false);
         for (int64_t r = 0; r < rows_i; ++r) {
           pos[r] = qr.pos(b, i0 + r);
-          kt.scale(pq + (i0 + r) * H + h * D, s.scale, qs + r * D, D, false);
           m[r] = -INFINITY;
           l[r] = 0.0f;
         }
@@ -213,6 +226,15 @@ Tensor attention(Tape& tape, const Tensor& q, const Tensor& k, const Tensor& v, 
         for (int64_t j0 = 0; j0 < T; j0 += kKeyTile) {
           const int64_t cols = std::min(kKeyTile, T - j0);
           score_tile(kt, s, qs, k_t, mask_b, j0, rows_i, cols, S);
+          // A share of the next query tile's q rows and of this tile's output
+          // rows, fetched while the key tiles run.
+          {
+            const int64_t nk = (T + kKeyTile - 1) / kKeyTile, jt = j0 / kKeyTile;
+            const int64_t next_rows = std::min(kTile, n1 - i0 - kTile);
+            if (next_rows > 0)
+              prefetch_rows(pq + (i0 + kTile) * H + h * D, H, next_rows * jt / nk, next_rows * (jt + 1) / nk, D, false);
+            prefetch_rows(po + i0 * H + h * D, H, rows_i * jt / nk, rows_i * (jt + 1) / nk, D, true);
+          }
           // P overwrites S in place: one tile less in L1.
           float* P = S;
           kt.online_softmax(S, P, rows_i, cols, m, l, alpha);
@@ -223,16 +245,15 @@ Tensor attention(Tape& tape, const Tensor& q, const Tensor& k, const Tensor& v, 
                            static_cast<uint64_t>(T), bits, ldb);
             kt.mul_bits(P, bits, ldb, keep_scale, P, rows_i, cols);
           }
-          if (j0 > 0)  // O·1 = O: rows whose maximum did not move are left alone
-            for (int64_t r = 0; r < rows_i; ++r)
-              if (alpha[r] != 1.0f) kt.scale(Oacc + r * D, alpha[r], Oacc + r * D, D, false);
+          if (j0 > 0) kt.scale_rows(Oacc, D, alpha, 1, Oacc, D, rows_i, D, false);
           kt.gemm_tile(false, rows_i, D, cols, 1.0f, P, cols, vc + j0 * D, D, 1.0f, Oacc, D);
         }
         // Oacc holds Σ_j e^(S_j - m) dropout(v_j); the softmax's denominator is l e^m.
         for (int64_t r = 0; r < rows_i; ++r) {
-          kt.scale(Oacc + r * D, 1.0f / l[r], po + (i0 + r) * H + h * D, D, false);
+          alpha[r] = 1.0f / l[r];
           L[r] = m[r] + std::log(l[r]);
         }
+        kt.scale_rows(Oacc, D, alpha, 1, po + i0 * H + h * D, H, rows_i, D, false);
       }
     }
   }
@@ -268,9 +289,9 @@ Tensor attention(Tape& tape, const Tensor& q, const Tensor& k, const Tensor& v, 
         for (int64_t i0 = n0; i0 < n1; i0 += kTile) {
           const int64_t rows_i = std::min(kTile, n1 - i0);
           const float* L = pl + h * Nq + i0;
+          kt.scale_rows(pq + i0 * H + h * D, H, &s.scale, 0, qs, D, rows_i, D, false);
           for (int64_t r = 0; r < rows_i; ++r) {
             const int64_t qoff = (i0 + r) * H + h * D;
-            kt.scale(pq + qoff, s.scale, qs + r * D, D, false);
             std::copy(g + qoff, g + qoff + D, dOc + r * D);
             // In double, over four interleaved sums (one serial chain of D
             // dependent adds stalled on each add's latency).
@@ -285,6 +306,14 @@ Tensor attention(Tape& tape, const Tensor& q, const Tensor& k, const Tensor& v, 
           for (int64_t j0 = 0; j0 < T; j0 += kTile) {
             const int64_t cols = std::min(kTile, T - j0);
             score_tile(kt, s, qs, k_t, mask_b, j0, rows_i, cols, S);
+            {  // as in the forward pass: the next query tile's rows, this one's dq rows
+              const int64_t nk = (T + kTile - 1) / kTile, jt = j0 / kTile;
+              const int64_t next_rows = std::min(kTile, n1 - i0 - kTile), a = next_rows * jt / nk,
+                            e = next_rows * (jt + 1) / nk, next = (i0 + kTile) * H + h * D;
+              if (next_rows > 0)
+                for (const float* p : {pq, g, po}) prefetch_rows(p + next, H, a, e, D, false);
+              if (dq) prefetch_rows(dq.data + i0 * H + h * D, H, rows_i * jt / nk, rows_i * (jt + 1) / nk, D, true);
+            }
             kt.exp_shifted(S, P, rows_i, cols, L);  // P = exp(S - L)
             // The forward pass's keep bits of this tile (saved only with dropout).
             const uint32_t* bits = pkeep ? pkeep + (h * Nq + i0) * Tw + j0 / 32 : nullptr;
@@ -299,14 +328,11 @@ Tensor attention(Tape& tape, const Tensor& q, const Tensor& k, const Tensor& v, 
             if (dq) kt.gemm_tile(false, rows_i, D, cols, 1.0f, dP, cols, kc + j0 * D, D, 1.0f, dq_acc, D);
             if (dk) kt.gemm_tile(true, cols, D, rows_i, 1.0f, dP, cols, qs, D, 1.0f, dk_acc + j0 * D, D);
           }
-          if (dq)
-            for (int64_t r = 0; r < rows_i; ++r)
-              kt.scale(dq_acc + r * D, s.scale, dq.data + (i0 + r) * H + h * D, D, dq.accumulate);
+          if (dq) kt.scale_rows(dq_acc, D, &s.scale, 0, dq.data + i0 * H + h * D, H, rows_i, D, dq.accumulate);
         }
-        for (int64_t t = 0; t < T; ++t) {
-          if (dv) kt.scale(dv_acc + t * D, 1.0f, dv.data + koff + t * H, D, dv.accumulate);
-          if (dk) kt.scale(dk_acc + t * D, 1.0f, dk.data + koff + t * H, D, dk.accumulate);
-        }
+        const float one = 1.0f;
+        if (dv) kt.scale_rows(dv_acc, D, &one, 0, dv.data + koff, H, T, D, dv.accumulate);
+        if (dk) kt.scale_rows(dk_acc, D, &one, 0, dk.data + koff, H, T, D, dk.accumulate);
       }
     });
   return out;

@@ -402,6 +402,34 @@ TEST_CASE("transpose moves every element to its place and nothing else, on every
   }
 }
 
+TEST_CASE("scale_rows gives scale's bits row by row, strided, with one scale or one per row, on every ISA") {
+  for (k::Isa isa : k::supported_isas()) {
+    const k::KernelTable& t = k::isa_table(isa);
+    CAPTURE(t.isa);
+    const int64_t rows = 7, cols = 37, ldx = 41, ldy = 45;  // a remainder after whole vectors
+    const auto x = randn(static_cast<size_t>(rows * ldx), 4), y0 = randn(static_cast<size_t>(rows * ldy), 5);
+    const auto s = randn(static_cast<size_t>(rows), 6);
+    for (int64_t ds : {0, 1})
+      for (bool acc : {false, true}) {
+        CAPTURE(ds);
+        CAPTURE(acc);
+        auto got = y0, want = y0;
+        t.scale_rows(x.data(), ldx, s.data(), ds, got.data(), ldy, rows, cols, acc);
+        for (int64_t r = 0; r < rows; ++r) t.scale(x.data() + r * ldx, s[r * ds], want.data() + r * ldy, cols, acc);
+        CHECK(std::memcmp(got.data(), want.data(), sizeof(float) * got.size()) == 0);  // gaps untouched too
+        // Against plain arithmetic: x·s rounded, plus y rounded (the vector
+        // units may contract the two into one FMA, as in mul_bits).
+        int64_t wrong = 0;
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t c = 0; c < cols; ++c) {
+            const float xv = x[r * ldx + c], sv = s[r * ds], yv = y0[r * ldy + c], g = got[r * ldy + c];
+            wrong += acc ? g != yv + xv * sv && g != std::fma(xv, sv, yv) : g != xv * sv;
+          }
+        CHECK(wrong == 0);
+      }
+  }
+}
+
 TEST_CASE("GELU and its gradient are within 3e-7 of the exact erf form on every ISA") {
   // Abramowitz & Stegun 7.1.26 has |erf error| <= 1.5e-7, so Φ is off by at
   // most 7.5e-8 and GELU = v·Φ(v) by 7.5e-8·|v|, plus float rounding.

@@ -46,6 +46,11 @@ struct KernelTable {
   void (*add)(const float* a, const float* b, float* y, int64_t n);
   // y (+)= s * x
   void (*scale)(const float* x, float s, float* y, int64_t n, bool acc);
+  // y[r·ldy + c] (+)= x[r·ldx + c]·s[r·ds] for r < rows, c < cols (ds = 0:
+  // one scale for every row): scale row by row in one call, the same bits
+  // (attention's 64-float head rows, ~20 ns of call overhead each).
+  void (*scale_rows)(const float* x, int64_t ldx, const float* s, int64_t ds, float* y, int64_t ldy, int64_t rows,
+                     int64_t cols, bool acc);
   // y[r, :] += bias[:]
   void (*add_bias)(float* y, const float* bias, int64_t rows, int64_t cols);
   // out[:] += sum over r of x[r, :], rows taken in order
