@@ -205,8 +205,7 @@ int main(int argc, char** argv) {
       if (t > 0 && t < T - 1 && is_masked(i)) labels[i] = ids[i], ids[i] = kMask, ++masked;
     }
 
-  models::Bert model(config, models::Heads::MaskedLM);
-  model.init(42);
+  models::Bert model(config, models::Heads::MaskedLM, 42);
   models::AdamWOptions ao;
   ao.lr = 4e-4;
   ao.warmup_steps = 1;

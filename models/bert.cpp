@@ -12,7 +12,7 @@ namespace dnabert::models {
 using engine::Dims;
 using engine::Rng;
 
-Bert::Bert(const BertConfig& config, Heads heads) : config_(config), heads_(heads) {
+Bert::Bert(const BertConfig& config, Heads heads, uint64_t seed) : config_(config), heads_(heads) {
   config_.validate();
   if (has_classifier() && config_.num_labels <= 0)
     throw Error("Bert: a classification head needs num_labels > 0 in the config");
@@ -58,7 +58,7 @@ Bert::Bert(const BertConfig& config, Heads heads) : config_(config), heads_(head
     cls_b_ = ps.declare("classifier.bias", {config_.num_labels});
   }
   ps.finalize();
-  init(0);
+  init(seed);
 }
 
 void Bert::init(uint64_t seed) {

@@ -35,7 +35,8 @@ enum class Heads { None, MaskedLM, Classification, Both };
 
 class Bert {
  public:
-  explicit Bert(const BertConfig& config, Heads heads = Heads::MaskedLM);
+  // Initialised as init(seed) does.
+  explicit Bert(const BertConfig& config, Heads heads = Heads::MaskedLM, uint64_t seed = 0);
 
   const BertConfig& config() const { return config_; }
   // Where each encoder layer's parameters start in the flat buffers: the

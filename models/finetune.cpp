@@ -256,8 +256,7 @@ FinetuneResult finetune(const FinetuneOptions& o, const FinetuneCallbacks& cb_al
     config.extra["label2id"] = label2id;
   }
   tokenizer::Vocab vocab = vocab_from_text(ck.vocab_text, o.init + "/vocab.txt");
-  Bert model(config, Heads::Classification);
-  model.init(o.seed);
+  Bert model(config, Heads::Classification, o.seed);
   std::vector<std::string> fresh;
   if (o.random_init)
     say("random initialisation (--random-init): only config.json and vocab.txt of " + o.init + " are used");

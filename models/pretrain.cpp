@@ -161,8 +161,7 @@ PretrainResult pretrain(const PretrainOptions& o, const PretrainCallbacks& cb_al
   so.heldout_record = o.heldout_record;
   so.split = io::Split::Train;
 
-  Bert model(o.config, Heads::MaskedLM);
-  model.init(o.seed);
+  Bert model(o.config, Heads::MaskedLM, o.seed);
   engine::ParamSet& params = model.params();
   AdamWOptions ao;
   ao.lr = o.lr;
