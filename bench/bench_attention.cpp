@@ -69,7 +69,7 @@ int main(int argc, char** argv) {
     if (r >= 0) infer.push_back(now() - t0);
   }
   for (Tensor* t : {&q, &k, &v}) t->set_requires_grad(true);
-  for (int r = -1; r < (infer_only ? -1 : reps); ++r) {
+  for (int r = -1; !infer_only && r < reps; ++r) {
     for (Tensor* t : {&q, &k, &v}) t->meta()->grad = Tensor();
     Tape tape(arena);
     const double t0 = now();

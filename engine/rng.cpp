@@ -18,22 +18,16 @@ double Rng::normal() {
   // Two uniform_double()s: words counter .. counter + 3. When those are one
   // Philox block (the counter on a multiple of 4, as in a run of normals from
   // 0), the block is computed once instead of once per word: the same words.
-  uint32_t w[4];
+  double u1, u2;
   if ((counter_ & 3) == 0) {
-    const uint64_t block = counter_ >> 2;
-    const Philox4x32 r = philox4x32_10(static_cast<uint32_t>(block), static_cast<uint32_t>(block >> 32),
-                                       static_cast<uint32_t>(stream_), static_cast<uint32_t>(stream_ >> 32),
-                                       static_cast<uint32_t>(seed_), static_cast<uint32_t>(seed_ >> 32));
-    for (int i = 0; i < 4; ++i) w[i] = r.v[i];
+    const Philox4x32 r = philox_block(seed_, stream_, counter_ >> 2);
     counter_ += 4;
+    u1 = unit_double((static_cast<uint64_t>(r.v[0]) << 32) | r.v[1]);
+    u2 = unit_double((static_cast<uint64_t>(r.v[2]) << 32) | r.v[3]);
   } else {
-    for (auto& x : w) x = next_u32();
+    u1 = uniform_double();
+    u2 = uniform_double();
   }
-  auto unit = [](uint32_t hi, uint32_t lo) {
-    return static_cast<double>(((static_cast<uint64_t>(hi) << 32) | lo) >> 11) * (1.0 / 9007199254740992.0);
-  };
-  double u1 = unit(w[0], w[1]);
-  const double u2 = unit(w[2], w[3]);
   if (u1 < 1e-300) u1 = 1e-300;
   return std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
 }

@@ -26,7 +26,7 @@ class Rng {
   }
   // Uniform in [0, 1).
   float uniform() { return static_cast<float>(next_u32() >> 8) * (1.0f / 16777216.0f); }
-  double uniform_double() { return static_cast<double>(next_u64() >> 11) * (1.0 / 9007199254740992.0); }
+  double uniform_double() { return unit_double(next_u64()); }
   // Uniform integer in [0, n), without modulo bias.
   uint64_t below(uint64_t n);
   // Standard normal (Box-Muller on two uniform_double()s): it takes words
@@ -34,6 +34,9 @@ class Rng {
   double normal();
 
  private:
+  // The top 53 bits of x as a double in [0, 1).
+  static double unit_double(uint64_t x) { return static_cast<double>(x >> 11) * (1.0 / 9007199254740992.0); }
+
   uint64_t seed_, stream_, counter_;
 };
 

@@ -83,11 +83,12 @@ void head_transpose_tiled(const kernels::KernelTable& kt, const float* x, int64_
   }
 }
 
-// Fetches rows [r0, r1) of a head's [rows, D] block whose rows are ld floats
-// apart (q and the output, ld = H): a few KiB apart, where the hardware
-// prefetchers do not follow.
-void prefetch_rows(const float* p, int64_t ld, int64_t r0, int64_t r1, int64_t D, bool write) {
-  for (int64_t r = r0; r < r1; ++r)
+// Fetches part `part` of `parts` of a head's [rows, D] block whose rows are
+// ld floats apart (q, dO, O and the outputs, ld = H): a few KiB apart, where
+// the hardware prefetchers do not follow. A query tile fetches its next
+// tile's rows a part per key tile, while the key tiles run.
+void prefetch_part(const float* p, int64_t ld, int64_t rows, int64_t part, int64_t parts, int64_t D, bool write) {
+  for (int64_t r = rows * part / parts; r < rows * (part + 1) / parts; ++r)
     for (int64_t c = 0; c < D; c += 16) {
       if (write)
         __builtin_prefetch(p + r * ld + c, 1, 3);
@@ -214,7 +215,7 @@ Tensor attention(Tape& tape, const Tensor& q, const Tensor& k, const Tensor& v, 
       head_transpose_tiled(kt, pk + koff, T, H, D, kKeyTile, k_t);
       head_copy(pv + koff, T, H, D, vc);
       for (int64_t i0 = n0; i0 < n1; i0 += kTile) {
-        const int64_t rows_i = std::min(kTile, n1 - i0);
+        const int64_t rows_i = std::min(kTile, n1 - i0), next_rows = std::min(kTile, n1 - i0 - kTile);
         float* L = pl + h * Nq + i0;
         kt.scale_rows(pq + i0 * H + h * D, H, &s.scale, 0, qs, D, rows_i, D, false);
         for (int64_t r = 0; r < rows_i; ++r) {
@@ -226,15 +227,10 @@ Tensor attention(Tape& tape, const Tensor& q, const Tensor& k, const Tensor& v, 
         for (int64_t j0 = 0; j0 < T; j0 += kKeyTile) {
           const int64_t cols = std::min(kKeyTile, T - j0);
           score_tile(kt, s, qs, k_t, mask_b, j0, rows_i, cols, S);
-          // A share of the next query tile's q rows and of this tile's output
-          // rows, fetched while the key tiles run.
-          {
-            const int64_t nk = (T + kKeyTile - 1) / kKeyTile, jt = j0 / kKeyTile;
-            const int64_t next_rows = std::min(kTile, n1 - i0 - kTile);
-            if (next_rows > 0)
-              prefetch_rows(pq + (i0 + kTile) * H + h * D, H, next_rows * jt / nk, next_rows * (jt + 1) / nk, D, false);
-            prefetch_rows(po + i0 * H + h * D, H, rows_i * jt / nk, rows_i * (jt + 1) / nk, D, true);
-          }
+          // The next query tile's q rows and this tile's output rows.
+          const int64_t jt = j0 / kKeyTile, nk = (T + kKeyTile - 1) / kKeyTile;
+          if (next_rows > 0) prefetch_part(pq + (i0 + kTile) * H + h * D, H, next_rows, jt, nk, D, false);
+          prefetch_part(po + i0 * H + h * D, H, rows_i, jt, nk, D, true);
           // P overwrites S in place: one tile less in L1.
           float* P = S;
           kt.online_softmax(S, P, rows_i, cols, m, l, alpha);
@@ -287,7 +283,7 @@ Tensor attention(Tape& tape, const Tensor& q, const Tensor& k, const Tensor& v, 
           head_transpose_tiled(kt, pv + koff, T, H, D, kTile, v_t);
         }
         for (int64_t i0 = n0; i0 < n1; i0 += kTile) {
-          const int64_t rows_i = std::min(kTile, n1 - i0);
+          const int64_t rows_i = std::min(kTile, n1 - i0), next_rows = std::min(kTile, n1 - i0 - kTile);
           const float* L = pl + h * Nq + i0;
           kt.scale_rows(pq + i0 * H + h * D, H, &s.scale, 0, qs, D, rows_i, D, false);
           for (int64_t r = 0; r < rows_i; ++r) {
@@ -306,14 +302,11 @@ Tensor attention(Tape& tape, const Tensor& q, const Tensor& k, const Tensor& v, 
           for (int64_t j0 = 0; j0 < T; j0 += kTile) {
             const int64_t cols = std::min(kTile, T - j0);
             score_tile(kt, s, qs, k_t, mask_b, j0, rows_i, cols, S);
-            {  // as in the forward pass: the next query tile's rows, this one's dq rows
-              const int64_t nk = (T + kTile - 1) / kTile, jt = j0 / kTile;
-              const int64_t next_rows = std::min(kTile, n1 - i0 - kTile), a = next_rows * jt / nk,
-                            e = next_rows * (jt + 1) / nk, next = (i0 + kTile) * H + h * D;
-              if (next_rows > 0)
-                for (const float* p : {pq, g, po}) prefetch_rows(p + next, H, a, e, D, false);
-              if (dq) prefetch_rows(dq.data + i0 * H + h * D, H, rows_i * jt / nk, rows_i * (jt + 1) / nk, D, true);
-            }
+            // As in the forward pass: the next query tile's rows, this one's dq rows.
+            const int64_t jt = j0 / kTile, nk = (T + kTile - 1) / kTile;
+            if (next_rows > 0)
+              for (const float* p : {pq, g, po}) prefetch_part(p + (i0 + kTile) * H + h * D, H, next_rows, jt, nk, D, false);
+            if (dq) prefetch_part(dq.data + i0 * H + h * D, H, rows_i, jt, nk, D, true);
             kt.exp_shifted(S, P, rows_i, cols, L);  // P = exp(S - L)
             // The forward pass's keep bits of this tile (saved only with dropout).
             const uint32_t* bits = pkeep ? pkeep + (h * Nq + i0) * Tw + j0 / 32 : nullptr;

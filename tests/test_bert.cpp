@@ -13,6 +13,7 @@
 #include "models/bert.h"
 #include "models/optimizer.h"
 #include "ops/ops.h"
+#include "tests/tiny_model.h"
 
 using namespace dnabert;
 using engine::Tensor;
@@ -291,13 +292,9 @@ TEST_CASE("a second training step of the same shape takes all its memory from th
 TEST_CASE("the constructor and init draw one normal sequence over the weights in order, the same bits with 1 and 2 threads") {
   // Bert::init draws chunks of a tensor on any thread from the sequence's
   // counter (4 Philox words per normal); this is the sequential pass it
-  // must equal. The 4101 x 64 word embeddings span several chunks.
-  models::BertConfig c = models::BertConfig::preset("tiny", 4101);
-  c.num_hidden_layers = 1;
-  c.hidden_size = 64;
-  c.num_attention_heads = 4;
-  c.intermediate_size = 128;
-  c.num_labels = 2;
+  // must equal. 6-mer word embeddings (4101 x 32) span several chunks.
+  models::BertConfig c = testing::tiny_config(2);
+  c.vocab_size = 4101;
   const int saved = engine::num_threads();
   engine::set_num_threads(1);
   models::Bert one(c, models::Heads::Both, 9);  // the constructor's init
@@ -325,6 +322,6 @@ TEST_CASE("the constructor and init draw one normal sequence over the weights in
     CHECK(std::memcmp(one.params()[i].f32(), want.data(), sizeof(float) * want.size()) == 0);
     CHECK(std::memcmp(two.params()[i].f32(), want.data(), sizeof(float) * want.size()) == 0);
   }
-  CHECK(drawn > 4101 * 64);
+  CHECK(drawn > 4101 * c.hidden_size);  // more than the word embeddings, which alone exceed a chunk (65536)
   CHECK(rng.counter() == 4 * static_cast<uint64_t>(drawn));
 }
