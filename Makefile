@@ -13,7 +13,7 @@ FUZZ_PACKAGES   := clang libclang-rt-14-dev
 # make bench: PyTorch in its tuned profile (bench/torch_env.sh), run side by side with ours.
 BENCH_PACKAGES  := python3-torch libopenblas0-openmp libtcmalloc-minimal4
 
-.PHONY: all build setup test asan-test demo bench fuzz clean
+.PHONY: all build setup test asan-test demo bench learning-table fuzz clean
 
 all: build
 
@@ -43,6 +43,13 @@ demo: build
 bench: build
 	@bash tools/setup-deps.sh $(BENCH_PACKAGES)
 	bash bench/run.sh $(BUILD_DIR)
+
+# bench/LEARNING.md: GUE fine-tuning under --protocol gue from a pretrained model vs random init
+# (scripts/learning_table.sh; resumes, skipping the runs whose results are in bench/learning/).
+# LEARNING_ARGS passes its options, e.g. LEARNING_ARGS="--pretrain-log DIR/log.jsonl --jobs 2".
+LEARNING_ARGS ?=
+learning-table: build
+	bash scripts/learning_table.sh $(LEARNING_ARGS)
 
 # libFuzzer target for the FASTA/FASTQ parser, outside the normal build: only
 # the parser's own sources, clang with ASan+UBSan. FUZZ_SECONDS=0 just builds.

@@ -2,11 +2,13 @@
 #include <cmath>
 #include <cstdio>
 #include <memory>
+#include <set>
 
 #include "cli/commands.h"
 #include "cli/progress.h"
 #include "engine/distributed.h"
 #include "models/finetune.h"
+#include "models/gue_protocol.h"
 
 namespace dnabert::cli {
 namespace {
@@ -24,15 +26,20 @@ int run(const models::FinetuneOptions& o) {
     std::snprintf(extra, sizeof extra, "loss %.4f", loss);
     bar->update(step, extra);
   };
-  cb.on_epoch = [&](const models::FinetuneEpoch& e) {
-    char line[256];
-    if (o.task == "classification")
-      std::snprintf(line, sizeof line, "epoch %d/%d: train loss %.4f | dev acc %.4f f1 %.4f mcc %.4f auc %.4f%s",
-                    e.epoch, e.epochs, e.train_loss, e.dev.accuracy, e.dev.num_classes == 2 ? e.dev.f1 : e.dev.f1_macro,
-                    e.dev.mcc, e.dev.auc, e.best ? "  (best so far, saved)" : "");
+  cb.on_evaluation = [&](const models::FinetuneEvaluation& e) {
+    char when[64], line[320];
+    if (o.eval_steps > 0)
+      std::snprintf(when, sizeof when, "step %lld/%lld (epoch %d/%d)", static_cast<long long>(e.step),
+                    static_cast<long long>(e.total_steps), e.epoch, e.epochs);
     else
-      std::snprintf(line, sizeof line, "epoch %d/%d: train loss %.4f | dev %s%s", e.epoch, e.epochs, e.train_loss,
-                    e.dev_json.dump().c_str(), e.best ? "  (best so far, saved)" : "");
+      std::snprintf(when, sizeof when, "epoch %d/%d", e.epoch, e.epochs);
+    if (o.task == "classification")
+      std::snprintf(line, sizeof line, "%s: train loss %.4f | dev acc %.4f f1 %.4f mcc %.4f auc %.4f%s", when,
+                    e.train_loss, e.dev.accuracy, e.dev.num_classes == 2 ? e.dev.f1 : e.dev.f1_macro, e.dev.mcc,
+                    e.dev.auc, e.best ? "  (best so far, saved)" : "");
+    else
+      std::snprintf(line, sizeof line, "%s: train loss %.4f | dev %s%s", when, e.train_loss, e.dev_json.dump().c_str(),
+                    e.best ? "  (best so far, saved)" : "");
     cb.on_message(line);
   };
   models::FinetuneResult r = models::finetune(o, cb);
@@ -42,7 +49,8 @@ int run(const models::FinetuneOptions& o) {
     std::printf("%-5s acc %.4f  f1 %.4f  f1_macro %.4f  mcc %.4f  auc %.4f  aupr %.4f  (%lld examples)\n", split,
                 m.accuracy, m.f1, m.f1_macro, m.mcc, m.auc, m.aupr, static_cast<long long>(m.num_examples));
   };
-  std::printf("best epoch %d by dev %s; model: %s\n", r.best_epoch, r.metric.c_str(), r.best_dir.c_str());
+  std::printf("best checkpoint: epoch %d, step %lld, by dev %s; model: %s\n", r.best_epoch,
+              static_cast<long long>(r.best_step), r.metric.c_str(), r.best_dir.c_str());
   if (o.task == "classification") {
     show("dev", r.best_dev);
     if (r.has_test) show("test", r.test);
@@ -57,6 +65,7 @@ int run(const models::FinetuneOptions& o) {
 
 Registration reg([](CLI::App& app) {
   auto o = std::make_shared<models::FinetuneOptions>();
+  auto protocol = std::make_shared<std::string>(), gue_task = std::make_shared<std::string>();
   auto* s = app.add_subcommand("finetune", "Fine-tune a pretrained model: classification (single or pair inputs), regression or multi-label");
   s->add_option("--init", o->init, "Pretrained model directory")->required()->check(CLI::ExistingDirectory);
   s->add_flag("--random-init", o->random_init,
@@ -66,19 +75,38 @@ Registration reg([](CLI::App& app) {
   s->add_option("--dev", o->dev, "Dev data (model selection), same formats")->required();
   s->add_option("--test", o->test, "Test data, evaluated once with the best checkpoint");
   s->add_option("--out", o->out, "Output directory")->required();
+  s->add_option("--protocol", *protocol,
+                "gue: the GUE benchmark's fine-tuning protocol: --lr 3e-5 --batch 32 --warmup-steps 50 --eval-steps "
+                "200 --metric mcc and the epochs of DNABERT-2's run_dnabert1.sh for the task family (prom_core_all, "
+                "prom_core_notata, prom_300_all, prom_300_notata 4; prom_core_tata, prom_300_tata 10; tf 3; mouse 5; "
+                "EMP 3; splice 5; covid 9), from --gue-task or else from a folder name in the --train path. Any of "
+                "these flags given explicitly keeps its value")
+      ->check(CLI::IsMember({"gue"}));
+  s->add_option("--gue-task", *gue_task,
+                "GUE task (or family) whose epochs --protocol gue uses, e.g. prom_core_tata, tf_human_0, mouse_1, "
+                "H3K4me1, splice, covid (default: found in the --train path)");
   s->add_option("--epochs", o->epochs, "Epochs")->check(CLI::PositiveNumber)->capture_default_str();
   s->add_option("--lr", o->lr, "Peak learning rate")->check(CLI::PositiveNumber)->capture_default_str();
   s->add_option("--batch", o->batch, "Batch size")->check(CLI::PositiveNumber)->capture_default_str();
   s->add_option("--max-len", o->max_len, "Tokens per sequence (default: the model's positions)");
   s->add_option("--warmup-ratio", o->warmup_ratio, "Fraction of steps for linear warm-up")
       ->check(CLI::Range(0.0, 1.0))->capture_default_str();
+  s->add_option("--warmup-steps", o->warmup_steps,
+                "Linear warm-up over N optimiser steps, replacing --warmup-ratio (capped at the number of steps)")
+      ->check(CLI::NonNegativeNumber);
+  s->add_option("--eval-steps", o->eval_steps,
+                "Score dev every N optimiser steps and after the last step, not at epoch ends (as HF's Trainer with "
+                "evaluation_strategy=steps, plus the last step); the checkpoint best on dev over all evaluations is "
+                "kept. 0 = score dev at the end of every epoch")
+      ->check(CLI::NonNegativeNumber)->capture_default_str();
   s->add_option("--task", o->task, "classification (cross-entropy), regression (one output, MSE) or multilabel "
                                    "(labels separated by ';', one sigmoid each, BCE)")
       ->check(CLI::IsMember({"classification", "regression", "multilabel"}))->capture_default_str();
   s->add_option("--metric", o->metric, "Dev metric for model selection: mcc|auc|acc|f1 (classification, default mcc), "
                                        "pearson|spearman|r2|mse (regression, default pearson), f1|auc (multilabel, "
                                        "default f1)");
-  s->add_option("--early-stop", o->early_stop, "Stop after N epochs without a better dev score (0 = never)")
+  s->add_option("--early-stop", o->early_stop,
+                "Stop after N dev evaluations (epochs, or every --eval-steps) without a better dev score (0 = never)")
       ->capture_default_str();
   s->add_option("--freeze-layers", o->freeze_layers, "Freeze the embeddings and the first N layers")
       ->check(CLI::NonNegativeNumber);
@@ -88,7 +116,17 @@ Registration reg([](CLI::App& app) {
   s->add_option("--shards", o->shards, "Micro-batches per batch, gradients summed in a fixed order; under mpirun a "
                                        "multiple of the ranks (default: the number of ranks)")
       ->check(CLI::NonNegativeNumber);
-  return std::function<int()>([o] { return engine::dist::run_job([o] { return run(*o); }); });
+  return std::function<int()>([o, s, protocol, gue_task] {
+    return engine::dist::run_job([&] {
+      // The flags given on the command line keep their values under --protocol.
+      std::set<std::string> given;
+      for (const char* flag : {"lr", "batch", "epochs", "warmup-steps", "warmup-ratio", "eval-steps", "metric"})
+        if (s->count(std::string("--") + flag) > 0) given.insert(flag);
+      const std::string summary = models::apply_protocol(*o, *protocol, *gue_task, given);
+      if (!summary.empty() && engine::dist::is_lead()) std::fprintf(stderr, "%s\n", summary.c_str());
+      return run(*o);
+    });
+  });
 });
 
 }  // namespace

@@ -289,12 +289,18 @@ FinetuneResult finetune(const FinetuneOptions& o, const FinetuneCallbacks& cb_al
   bo.batch_size = static_cast<size_t>(o.batch);
   bo.seed = o.seed;
   io::Batcher batcher(train_ex, bo);
-  const int64_t total = static_cast<int64_t>(batcher.num_batches()) * o.epochs;
+  const int64_t steps_per_epoch = static_cast<int64_t>(batcher.num_batches());
+  const int64_t total = steps_per_epoch * o.epochs;
+  if (o.eval_steps < 0) throw UsageError("finetune: --eval-steps must not be negative");
   AdamWOptions ao;
   ao.lr = o.lr;
   ao.weight_decay = o.weight_decay;
   ao.total_steps = total;
-  ao.warmup_steps = static_cast<int64_t>(std::llround(o.warmup_ratio * static_cast<double>(total)));
+  ao.warmup_steps = o.warmup_steps >= 0 ? std::min(o.warmup_steps, total)
+                                        : static_cast<int64_t>(std::llround(o.warmup_ratio * static_cast<double>(total)));
+  if (o.warmup_steps > total)
+    say("warm-up: " + std::to_string(o.warmup_steps) + " steps asked, but training has only " + std::to_string(total) +
+        ": warming up over all of them");
   engine::ParamSet& params = model.params();
   AdamW opt(params, ao);
 
@@ -318,6 +324,7 @@ FinetuneResult finetune(const FinetuneOptions& o, const FinetuneCallbacks& cb_al
   double best_score = -INFINITY;
   int since_best = 0;
   int64_t step = 0;
+  double last_lr = 0;  // the learning rate of the latest update
   Evaluation best_eval;
   io::Batch b;
   engine::dist::GradientSum gradient(params, model.layer_offsets());
@@ -351,7 +358,63 @@ FinetuneResult finetune(const FinetuneOptions& o, const FinetuneCallbacks& cb_al
     tape.backward(loss, Tensor::full(loss.shape(), weight, &arena));
     return static_cast<double>(weight) * loss.to_vector()[0];
   };
-  for (int epoch = 1; epoch <= o.epochs; ++epoch) {
+  // Scores dev after optimiser step `step` of epoch `epoch`, keeps the checkpoint if it is the best so far,
+  // and tells whether to stop early. train_loss: the mean loss since the previous evaluation.
+  auto evaluate_now = [&](int epoch, double train_loss) {
+    // The lead rank scores dev; every rank needs the score to agree on the best checkpoint and early stopping.
+    Evaluation ev;
+    if (lead) ev = evaluate(model, dev_t, dev_ex, o.batch, metric, arena);
+    engine::dist::broadcast(&ev.score, sizeof ev.score);
+    FinetuneEvaluation e;
+    e.epoch = epoch;
+    e.epochs = o.epochs;
+    e.step = step;
+    e.total_steps = total;
+    e.train_loss = train_loss;
+    e.lr = last_lr;
+    e.dev = ev.classification;
+    e.dev_json = ev.json;
+    e.score = ev.score;
+    e.best = ev.score > best_score || (std::isinf(best_score) && !std::isnan(ev.score) && result.best_step == 0);
+    if (lead)
+      log << nlohmann::json{{"epoch", epoch},
+                            {"step", step},
+                            {"epochs_done", static_cast<double>(step) / static_cast<double>(steps_per_epoch)},
+                            {"lr", last_lr},
+                            {"train_loss", train_loss},
+                            {"dev", ev.json}}
+                 .dump()
+          << "\n"
+          << std::flush;
+    if (e.best && lead) {
+      best_eval = ev;
+      io::CheckpointData out;
+      out.config = config.to_json();
+      for (size_t i = 0; i < params.size(); ++i) out.weights.push_back({params.name(i), params[i]});
+      out.vocab_text = ck.vocab_text;
+      io::write_checkpoint(best_dir, out);
+      if (!names.empty()) io::LabelMap::from_labels(names).save(best_dir + "/label_map.json");
+    }
+    if (e.best) {
+      best_score = ev.score;
+      since_best = 0;
+      result.best_epoch = epoch;
+      result.best_step = step;
+    } else {
+      ++since_best;
+    }
+    if (cb.on_evaluation) cb.on_evaluation(e);
+    if (o.early_stop > 0 && since_best >= o.early_stop) {
+      say("early stop: no better dev " + metric + " for " + std::to_string(since_best) +
+          (o.eval_steps > 0 ? " evaluations" : " epochs"));
+      return true;
+    }
+    return false;
+  };
+  double eval_loss_sum = 0;  // training loss since the previous evaluation
+  int64_t eval_loss_n = 0;
+  bool stop = false;
+  for (int epoch = 1; epoch <= o.epochs && !stop; ++epoch) {
     double loss_sum = 0;
     int64_t n = 0;
     for (const std::vector<size_t>& rows : batcher.plan(static_cast<uint64_t>(epoch))) {
@@ -367,49 +430,28 @@ FinetuneResult finetune(const FinetuneOptions& o, const FinetuneCallbacks& cb_al
       }
       gradient.finish();
       engine::dist::allreduce_sum(losses.data(), shards);
-      opt.step();
+      last_lr = opt.step().lr;
       for (size_t j = 0; j < frozen.size(); ++j) params[frozen[j]].copy_from(frozen_values[j]);
       ++step;
-      for (double l : losses) loss_sum += l;
+      for (double l : losses) {
+        loss_sum += l;
+        eval_loss_sum += l;
+      }
       ++n;
+      ++eval_loss_n;
       if (cb.on_step) cb.on_step(step, total, loss_sum / static_cast<double>(n));
+      // With eval_steps, as HF's evaluation_strategy "steps": every eval_steps steps, and after the last one.
+      if (o.eval_steps > 0 && (step % o.eval_steps == 0 || step == total)) {
+        stop = evaluate_now(epoch, eval_loss_sum / static_cast<double>(eval_loss_n));
+        eval_loss_sum = 0;
+        eval_loss_n = 0;
+        if (stop) break;
+      }
     }
-    // The lead rank scores dev; every rank needs the score to agree on the best epoch and early stopping.
-    Evaluation ev;
-    if (lead) ev = evaluate(model, dev_t, dev_ex, o.batch, metric, arena);
-    engine::dist::broadcast(&ev.score, sizeof ev.score);
-    FinetuneEpoch ep;
-    ep.epoch = epoch;
-    ep.epochs = o.epochs;
-    ep.train_loss = n ? loss_sum / static_cast<double>(n) : 0;
-    ep.dev = ev.classification;
-    ep.dev_json = ev.json;
-    ep.score = ev.score;
-    ep.best = ev.score > best_score || (std::isinf(best_score) && !std::isnan(ev.score) && result.best_epoch == 0);
-    if (lead)
-      log << nlohmann::json{{"epoch", epoch}, {"step", step}, {"train_loss", ep.train_loss}, {"dev", ev.json}}.dump()
-          << "\n"
-          << std::flush;
-    if (ep.best && lead) {
-      best_eval = ev;
-      io::CheckpointData out;
-      out.config = config.to_json();
-      for (size_t i = 0; i < params.size(); ++i) out.weights.push_back({params.name(i), params[i]});
-      out.vocab_text = ck.vocab_text;
-      io::write_checkpoint(best_dir, out);
-      if (!names.empty()) io::LabelMap::from_labels(names).save(best_dir + "/label_map.json");
-    }
-    if (ep.best) {
-      best_score = ev.score;
-      since_best = 0;
-      result.best_epoch = epoch;
-    } else {
-      ++since_best;
-    }
-    if (cb.on_epoch) cb.on_epoch(ep);
-    if (o.early_stop > 0 && since_best >= o.early_stop) {
-      say("early stop: no better dev " + metric + " for " + std::to_string(since_best) + " epochs");
-      break;
+    if (o.eval_steps == 0) {
+      stop = evaluate_now(epoch, n ? loss_sum / static_cast<double>(n) : 0);
+      eval_loss_sum = 0;
+      eval_loss_n = 0;
     }
   }
 
@@ -420,11 +462,12 @@ FinetuneResult finetune(const FinetuneOptions& o, const FinetuneCallbacks& cb_al
   result.best_dev_json = best_eval.json;
   result.best_score = best_score;
   nlohmann::json results = {{"task", o.task}, {"metric", metric}, {"best_epoch", result.best_epoch},
-                            {"dev", best_eval.json}};
+                            {"best_step", result.best_step}, {"dev", best_eval.json}};
   std::string tsv = "split\t" + best_eval.tsv_header + "\n" + "dev\t" + best_eval.tsv_row + "\n";
   std::string confusion;
   if (task == Task::Classification)
-    confusion = "dev (best epoch " + std::to_string(result.best_epoch) + "):\n" +
+    confusion = "dev (best checkpoint: epoch " + std::to_string(result.best_epoch) + ", step " +
+                std::to_string(result.best_step) + "):\n" +
                 format_confusion_matrix(best_eval.classification.confusion, C, names);
   if (test) {
     LoadedModel best = load_model(best_dir, Heads::Classification);

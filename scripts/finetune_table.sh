@@ -22,6 +22,8 @@ set -euo pipefail
 # does not disturb a table that is being produced.
 main() {
 here=$(cd "$(dirname "$0")/.." && pwd)
+script_name=finetune_table.sh
+source "$here/scripts/table_lib.sh"  # timed, mmss, tsv_col
 pretrained="" pretrain_log="" threads=1 out="$here/out/finetune_table" data="$here/../shared/data"
 dnabert="$here/build/dnabert" report="$here/bench/FINETUNE.md" report_only=0 note=""
 while [ $# -gt 0 ]; do
@@ -44,26 +46,6 @@ done
 data=$(cd "$data" && pwd)
 mkdir -p "$out"
 db=("$dnabert" --threads "$threads")
-
-# Runs "$@" with stdout+stderr in $name.log unless a finished run with the same
-# command exists; leaves its wall time (seconds) in $name.wall.
-timed() {
-  local name=$1 done_file=$2; shift 2
-  local cmd="$*"
-  if [ -f "$done_file" ] && [ -f "$name.wall" ] && [ "$(cat "$name.cmd" 2>/dev/null)" = "$cmd" ]; then
-    echo "reusing $name ($(cat "$name.wall") s)"; return 0
-  fi
-  [ "$report_only" = 1 ] && return 0
-  echo "running: $cmd"
-  rm -f "$name.wall"
-  local t0 t1
-  t0=$(date +%s.%N)
-  "$@" > "$name.log" 2>&1 || { echo "finetune_table.sh: error: failed, see $name.log" >&2; tail -3 "$name.log" >&2; exit 1; }
-  t1=$(date +%s.%N)
-  printf '%s\n' "$cmd" > "$name.cmd"
-  awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f\n", b - a }' > "$name.wall"
-}
-mmss() { awk -v s="$1" 'BEGIN { s = int(s + 0.5); printf "%d:%02d", s / 60, s % 60 }'; }
 
 # 1. Pretraining (or the given model).
 pretrain=("${db[@]}" pretrain --fasta "$data/genomes/human_GRCh37_chrX_first70Mb.fa.gz" --k 6 --config tiny
@@ -116,14 +98,10 @@ for t in "${tasks[@]}"; do
 done
 
 # 4. The report. Test metrics come from each run's eval_results.tsv (by column name).
-col() {  # col FILE SPLIT COLUMN
-  awk -F'\t' -v row="$2" -v name="$3" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == name) c = i }
-    $1 == row && c { print $c }' "$1"
-}
 cell() {  # cell RUN_DIR -> "MCC×100 | acc | AUC | wall"
   local f="$1/eval_results.tsv"
   if [ ! -f "$f" ] || [ ! -f "$1.wall" ]; then printf '— | — | — | not run'; return; fi
-  awk -v m="$(col "$f" test mcc)" -v a="$(col "$f" test accuracy)" -v u="$(col "$f" test auc)" \
+  awk -v m="$(tsv_col "$f" test mcc)" -v a="$(tsv_col "$f" test accuracy)" -v u="$(tsv_col "$f" test auc)" \
     'BEGIN { printf "%.2f | %.4f | %.4f", 100 * m, a, u }'
   printf ' | %s' "$(mmss "$(cat "$1.wall")")"
 }

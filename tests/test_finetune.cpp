@@ -8,9 +8,11 @@
 #include <sstream>
 
 #include "engine/rng.h"
+#include "engine/threads.h"
 #include "io/checkpoint.h"
 #include "models/bert.h"
 #include "models/finetune.h"
+#include "models/gue_protocol.h"
 #include "tests/test_util.h"
 #include "tests/tiny_model.h"
 #include "tokenizer/vocab.h"
@@ -66,9 +68,9 @@ TEST_CASE("finetune learns a motif, keeps the best dev checkpoint and evaluates 
   o.warmup_ratio = 0.1;
   o.metric = "mcc";
   o.seed = 3;
-  std::vector<models::FinetuneEpoch> epochs;
+  std::vector<models::FinetuneEvaluation> epochs;
   models::FinetuneCallbacks cb;
-  cb.on_epoch = [&](const models::FinetuneEpoch& e) { epochs.push_back(e); };
+  cb.on_evaluation = [&](const models::FinetuneEvaluation& e) { epochs.push_back(e); };
   models::FinetuneResult r = models::finetune(o, cb);
   REQUIRE(epochs.size() == 6);
   MESSAGE("dev mcc by epoch: " << epochs[0].dev.mcc << " ... " << epochs.back().dev.mcc << "; test acc "
@@ -83,8 +85,12 @@ TEST_CASE("finetune learns a motif, keeps the best dev checkpoint and evaluates 
   CHECK(r.best_epoch == best_epoch);
   CHECK(r.best_dev.mcc == best);
 
+  // Without --eval-steps dev is scored at each epoch's end: 400 examples in batches of 16 are 25 steps an epoch.
+  for (const auto& e : epochs) CHECK(e.step == 25 * e.epoch);
+  CHECK(r.best_step == 25 * best_epoch);
   auto results = nlohmann::json::parse(slurp(o.out + "/eval_results.json"));
   CHECK(results["best_epoch"] == best_epoch);
+  CHECK(results["best_step"] == 25 * best_epoch);
   CHECK(results["test"]["accuracy"].get<double>() == doctest::Approx(r.test.accuracy));
   CHECK(slurp(o.out + "/eval_results.tsv").rfind("split\tnum_examples\taccuracy", 0) == 0);
   CHECK(slurp(o.out + "/confusion_matrix.txt").find("test:") != std::string::npos);
@@ -309,4 +315,238 @@ TEST_CASE("--random-init starts from the seeded init, not the pretrained weights
   CHECK(random1 == random2);
   CHECK(random1 != pretrained);
   CHECK(slurp(temp_path("ri_random1/eval_results.json")) == slurp(temp_path("ri_random2/eval_results.json")));
+}
+
+namespace {
+
+std::vector<nlohmann::json> log_lines(const std::string& out) {
+  std::vector<nlohmann::json> lines;
+  std::istringstream log(slurp(out + "/log.jsonl"));
+  for (std::string line; std::getline(log, line);) lines.push_back(nlohmann::json::parse(line));
+  return lines;
+}
+
+}  // namespace
+
+TEST_CASE("--eval-steps scores dev every N steps and after the last, keeps the best of them, same bits on 1 and 2 threads") {
+  const std::string model = micro_model("ft_init_steps");
+  models::FinetuneOptions o;
+  o.init = model;
+  o.train = motif_csv("st_train.csv", 40, 21);  // 40 examples in batches of 8: 5 steps an epoch, 10 in all
+  o.dev = motif_csv("st_dev.csv", 32, 22);
+  o.epochs = 2;
+  o.batch = 8;
+  o.lr = 3e-3;
+  o.seed = 7;
+  o.eval_steps = 3;
+  o.metric = "auc";
+  std::vector<models::FinetuneEvaluation> evals;
+  models::FinetuneCallbacks cb;
+  cb.on_evaluation = [&](const models::FinetuneEvaluation& e) { evals.push_back(e); };
+  auto run = [&](int threads, const std::string& out) {
+    engine::set_num_threads(threads);
+    evals.clear();
+    o.out = temp_path(out);
+    models::FinetuneResult r = models::finetune(o, cb);
+    engine::set_num_threads(0);
+    return r;
+  };
+  const models::FinetuneResult r = run(1, "st_one");
+
+  // Steps 3, 6 and 9, then the last step, 10; not at the end of epoch 1 (step 5).
+  const std::vector<nlohmann::json> lines = log_lines(o.out);
+  REQUIRE(lines.size() == 4);
+  REQUIRE(evals.size() == 4);
+  const std::vector<int64_t> want_steps = {3, 6, 9, 10};
+  const std::vector<int> want_epochs = {1, 2, 2, 2};
+  for (size_t i = 0; i < lines.size(); ++i) {
+    CAPTURE(i);
+    CHECK(lines[i]["step"].get<int64_t>() == want_steps[i]);
+    CHECK(lines[i]["epoch"].get<int>() == want_epochs[i]);
+    CHECK(lines[i]["epochs_done"].get<double>() == doctest::Approx(want_steps[i] / 5.0));
+    CHECK(lines[i]["dev"]["mcc"].get<double>() == evals[i].dev.mcc);
+    CHECK(evals[i].step == want_steps[i]);
+    CHECK(evals[i].total_steps == 10);
+  }
+
+  // The kept checkpoint is the evaluation with the best dev score (AUC here: MCC stays 0 this early), the
+  // first of equals.
+  size_t best = 0;
+  for (size_t i = 1; i < evals.size(); ++i)
+    if (evals[i].dev.auc > evals[best].dev.auc) best = i;
+  MESSAGE("dev auc at steps 3, 6, 9, 10: " << evals[0].dev.auc << " " << evals[1].dev.auc << " " << evals[2].dev.auc
+                                           << " " << evals[3].dev.auc << "; best step " << r.best_step);
+  const int64_t best_step = evals[best].step;
+  CHECK(r.best_step == best_step);
+  CHECK(r.best_epoch == evals[best].epoch);
+  CHECK(r.best_dev.auc == evals[best].dev.auc);
+  CHECK(r.best_score == evals[best].score);
+  auto results = nlohmann::json::parse(slurp(o.out + "/eval_results.json"));
+  CHECK(results["best_step"].get<int64_t>() == best_step);
+  CHECK(results["best_epoch"].get<int>() == evals[best].epoch);
+  CHECK(results["dev"]["auc"].get<double>() == evals[best].dev.auc);
+
+  // best/ holds the weights after that step: a run that scores dev first at that step (evaluation does not
+  // change training) keeps the same bits as its first best.
+  const std::string best_weights = slurp(o.out + "/best/model.safetensors");
+  o.eval_steps = best_step;
+  run(2, "st_at_best");
+  CHECK(slurp(o.out + "/best/model.safetensors") == best_weights);
+  // A run scoring dev only after the last step keeps other weights, unless step 10 was the best.
+  o.eval_steps = 10;
+  run(2, "st_last");
+  CHECK((slurp(o.out + "/best/model.safetensors") == best_weights) == (best_step == 10));
+
+  // 2 threads: the same log and the same best checkpoint, bit for bit.
+  o.eval_steps = 3;
+  run(2, "st_two");
+  CHECK(slurp(temp_path("st_two/log.jsonl")) == slurp(temp_path("st_one/log.jsonl")));
+  CHECK(slurp(temp_path("st_two/best/model.safetensors")) == best_weights);
+  CHECK(slurp(temp_path("st_two/eval_results.json")) == slurp(temp_path("st_one/eval_results.json")));
+}
+
+TEST_CASE("--warmup-steps sets the linear warm-up, replacing --warmup-ratio, capped at the number of steps") {
+  const std::string model = micro_model("ft_init_warmup");
+  models::FinetuneOptions o;
+  o.init = model;
+  o.train = motif_csv("wu_train.csv", 40, 31);  // 5 steps an epoch, 10 in all
+  o.dev = motif_csv("wu_dev.csv", 8, 32);
+  o.epochs = 2;
+  o.batch = 8;
+  o.lr = 1e-3;
+  o.eval_steps = 1;  // one log line per step, with the learning rate of that step's update
+  auto lrs = [&](const std::string& out) {
+    o.out = temp_path(out);
+    models::finetune(o);
+    std::vector<double> lr;
+    for (const auto& line : log_lines(o.out)) lr.push_back(line["lr"].get<double>() / o.lr);
+    return lr;
+  };
+  auto check = [](const std::vector<double>& got, const std::vector<double>& want) {
+    REQUIRE(got.size() == want.size());
+    for (size_t i = 0; i < got.size(); ++i) {
+      CAPTURE(i);
+      CHECK(got[i] == doctest::Approx(want[i]));
+    }
+  };
+  // Update t uses peak · λ(t - 1): (t - 1)/4 during the 4 warm-up steps, then linear decay to 0 at step 10.
+  o.warmup_ratio = 0.5;  // ignored: --warmup-steps is given
+  o.warmup_steps = 4;
+  check(lrs("wu_4"), {0, 0.25, 0.5, 0.75, 1, 5 / 6.0, 4 / 6.0, 3 / 6.0, 2 / 6.0, 1 / 6.0});
+  // 50 steps asked for a 10-step run: warm-up over all 10.
+  o.warmup_steps = 50;
+  check(lrs("wu_50"), {0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9});
+  // Without --warmup-steps, the ratio: 0.2 of 10 steps.
+  o.warmup_steps = -1;
+  o.warmup_ratio = 0.2;
+  check(lrs("wu_ratio"), {0, 0.5, 1, 7 / 8.0, 6 / 8.0, 5 / 8.0, 4 / 8.0, 3 / 8.0, 2 / 8.0, 1 / 8.0});
+}
+
+TEST_CASE("--protocol gue: lr, batch, warm-up, evaluation and epochs by task family; given flags win") {
+  CHECK(models::gue_task_family("../shared/data/gue/tf_human_0/train.csv.gz") == "tf");
+  CHECK(models::gue_task_family("GUE/tf/3/train.csv") == "tf");
+  CHECK(models::gue_task_family("GUE/prom/prom_core_tata/train.csv") == "prom_core_tata");
+  CHECK(models::gue_task_family("/data/tf_old/gue/prom_300_all/dev.csv") == "prom_300_all");  // innermost first
+  CHECK(models::gue_task_family("GUE/EMP/H3K4me1/train.csv") == "EMP");
+  CHECK(models::gue_task_family("GUE/mouse/0/train.csv") == "mouse");
+  CHECK(models::gue_task_family("gue/mouse_2/train.csv") == "mouse");
+  CHECK(models::gue_task_family("GUE/splice/reconstructed/train.csv") == "splice");
+  CHECK(models::gue_task_family("GUE/virus/covid/train.csv") == "covid");
+  CHECK(models::gue_task_family("data/prom_core_other/train.csv") == "");
+  CHECK(models::gue_task_family("tests/data/labelled/train.csv") == "");
+  CHECK(models::gue_epochs("prom_core_tata") == 10);
+  CHECK(models::gue_epochs("prom_core_notata") == 4);
+  CHECK(models::gue_epochs("tf") == 3);
+  CHECK(models::gue_epochs("mouse") == 5);
+  CHECK(models::gue_epochs("covid") == 9);
+
+  models::FinetuneOptions defaults;
+  defaults.train = "../shared/data/gue/prom_core_tata/train.csv.gz";
+  models::FinetuneOptions o = defaults;
+  const std::string summary = models::apply_protocol(o, "gue", "", {});
+  CHECK(o.lr == 3e-5);
+  CHECK(o.batch == 32);
+  CHECK(o.warmup_steps == 50);
+  CHECK(o.eval_steps == 200);
+  CHECK(o.metric == "mcc");
+  CHECK(o.epochs == 10);
+  CHECK(summary == "protocol gue (task family prom_core_tata from ../shared/data/gue/prom_core_tata/train.csv.gz): "
+                   "lr 3e-05, batch 32, warm-up 50 steps, dev every 200 steps, metric mcc, 10 epochs");
+  // --gue-task wins over the path; flags given on the command line keep their values.
+  o = defaults;
+  o.epochs = 2;
+  o.lr = 1e-4;
+  o.warmup_ratio = 0.1;
+  models::apply_protocol(o, "gue", "tf_human_3", {"epochs", "lr", "warmup-ratio"});
+  CHECK(o.epochs == 2);
+  CHECK(o.lr == 1e-4);
+  CHECK(o.warmup_steps == -1);  // the given ratio applies
+  CHECK(o.batch == 32);
+  o = defaults;
+  models::apply_protocol(o, "gue", "tf_human_3", {});
+  CHECK(o.epochs == 3);
+  o = defaults;
+  o.train = "runs/mouse_4/pos.fa:1,runs/mouse_4/neg.fa:0";
+  o.batch = 16;
+  models::apply_protocol(o, "gue", "", {"eval-steps", "batch"});
+  CHECK(o.epochs == 5);
+  CHECK(o.eval_steps == 0);
+  CHECK(o.batch == 16);
+  // No protocol: nothing changes.
+  o = defaults;
+  CHECK(models::apply_protocol(o, "", "", {}).empty());
+  CHECK(o.lr == defaults.lr);
+  CHECK(o.epochs == defaults.epochs);
+  // Unknown families.
+  o = defaults;
+  o.train = "mydata/train.csv";
+  CHECK(error_of([&] { models::apply_protocol(o, "gue", "", {}); }) ==
+        "--protocol gue: mydata/train.csv: no folder in this path names a GUE task (prom_core_all, prom_core_notata, "
+        "prom_core_tata, prom_300_all, prom_300_notata, prom_300_tata, tf_*, mouse_*, EMP/H3*, splice*, covid), so "
+        "the number of epochs is unknown: give --gue-task NAME or --epochs N");
+  o.epochs = 7;
+  models::apply_protocol(o, "gue", "", {"epochs"});
+  CHECK(o.epochs == 7);
+  CHECK(o.lr == 3e-5);
+  CHECK(error_of([&] { models::apply_protocol(o, "gue", "enhancers", {}); }).rfind("--gue-task enhancers: not a GUE task", 0) == 0);
+  CHECK(error_of([&] { models::apply_protocol(o, "", "tf_human_0", {}); }) == "--gue-task needs --protocol gue");
+}
+
+TEST_CASE("dnabert finetune --protocol gue on the command line: the protocol's settings, explicit flags kept") {
+  const std::string model = micro_model("ft_init_protocol");
+  const std::string train = motif_csv("gue/prom_core_tata/train.csv", 40, 41);  // 5 steps of 8
+  const std::string dev = motif_csv("gue/prom_core_tata/dev.csv", 16, 42);
+  const std::string out = temp_path("ft_protocol");
+  CliRun run = run_cli("--threads 1 finetune --init " + model + " --train " + train + " --dev " + dev + " --out " + out +
+                       " --protocol gue --epochs 1 --batch 8 --eval-steps 2");
+  INFO(run.output);
+  REQUIRE(run.status == 0);
+  CHECK(run.output.find("protocol gue (task family prom_core_tata from " + train +
+                        "): lr 3e-05, warm-up 50 steps, metric mcc; given on the command line: batch 8, dev every 2 "
+                        "steps, 1 epochs") != std::string::npos);
+  // Steps 2 and 4, then the last, 5; lr 3e-5 warming up over all 5 steps (50 asked): update t uses 3e-5·(t-1)/5.
+  const std::vector<nlohmann::json> lines = log_lines(out);
+  REQUIRE(lines.size() == 3);
+  CHECK(lines[0]["step"] == 2);
+  CHECK(lines[1]["step"] == 4);
+  CHECK(lines[2]["step"] == 5);
+  CHECK(lines[0]["lr"].get<double>() == doctest::Approx(3e-5 * 1 / 5));
+  CHECK(lines[2]["lr"].get<double>() == doctest::Approx(3e-5 * 4 / 5));
+  CHECK(run.output.find("step 4/5 (epoch 1/1): train loss") != std::string::npos);
+  auto results = nlohmann::json::parse(slurp(out + "/eval_results.json"));
+  CHECK(results["metric"] == "mcc");
+  CHECK(results.contains("best_step"));
+
+  // A path naming no GUE task and no --epochs: a usage error that says what to give.
+  const std::string plain = motif_csv("plain/train.csv", 16, 43);
+  CliRun bad = run_cli("finetune --init " + model + " --train " + plain + " --dev " + plain + " --out " +
+                       temp_path("ft_protocol_bad") + " --protocol gue");
+  CHECK(bad.status == 2);
+  CHECK(bad.output.find("dnabert: error: --protocol gue: " + plain + ": no folder in this path names a GUE task") !=
+        std::string::npos);
+  CHECK(bad.output.find("give --gue-task NAME or --epochs N") != std::string::npos);
+  CliRun help = run_cli("finetune --help");
+  CHECK(help.output.find("--eval-steps") != std::string::npos);
+  CHECK(help.output.find("--warmup-steps") != std::string::npos);
+  CHECK(help.output.find("--gue-task") != std::string::npos);
 }
