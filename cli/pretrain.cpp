@@ -116,6 +116,14 @@ Registration reg([](CLI::App& app) {
   s->add_option("--heldout-record", o.heldout_record, "A record kept out for evaluation");
   s->add_option("--shuffle-buffer", o.shuffle_buffer, "Pieces shuffled together")->capture_default_str();
   s->add_flag("--drop-last-kmer", o.drop_last_kmer, "Drop each piece's last k-mer, as DNABERT's scripts do");
+  s->add_option("--embedding-init", o.embedding_init,
+                 "k-mer embeddings: normal (HF) or composed (sum of per-position base vectors)")
+      ->check(CLI::IsMember({"normal", "composed"}))->capture_default_str();
+  s->add_option("--position-init", o.position_init, "Position embeddings: normal (HF) or sinusoidal")
+      ->check(CLI::IsMember({"normal", "sinusoidal"}))->capture_default_str();
+  s->add_option("--dropout", o.dropout,
+                 "Hidden and attention dropout while pretraining (default: the config's; model/config.json keeps "
+                 "the config's for fine-tuning)");
   s->add_option("--weight-decay", o.weight_decay, "AdamW weight decay")->capture_default_str();
   return std::function<int()>([a] { return engine::dist::run_job([a] { return run(*a); }); });
 });

@@ -14,6 +14,7 @@
 #include "io/plot.h"
 #include "io/sampler.h"
 #include "models/bert.h"
+#include "models/init_schemes.h"
 #include "models/masking.h"
 #include "models/optimizer.h"
 #include "tokenizer/kmer.h"
@@ -68,6 +69,10 @@ std::string fingerprint(const PretrainOptions& o) {
   nlohmann::json j = {{"k", o.k},         {"max_len", o.max_len}, {"batch", o.batch},
                       {"grad_accum", o.grad_accum}, {"seed", o.seed}, {"mlm_probability", o.mlm_probability},
                       {"config", o.config.to_json()}};
+  // Older checkpoints have no init keys: the defaults leave the fingerprint as it was.
+  if (o.embedding_init != "normal") j["embedding_init"] = o.embedding_init;
+  if (o.position_init != "normal") j["position_init"] = o.position_init;
+  if (o.dropout >= 0) j["dropout"] = o.dropout;
   return j.dump();
 }
 
@@ -161,7 +166,11 @@ PretrainResult pretrain(const PretrainOptions& o, const PretrainCallbacks& cb_al
   so.heldout_record = o.heldout_record;
   so.split = io::Split::Train;
 
-  Bert model(o.config, Heads::MaskedLM, o.seed);
+  if (o.dropout >= 1) throw UsageError("pretrain: --dropout must be in [0, 1)");
+  BertConfig train_config = o.config;
+  if (o.dropout >= 0) train_config.hidden_dropout_prob = train_config.attention_probs_dropout_prob = o.dropout;
+  Bert model(train_config, Heads::MaskedLM, o.seed);
+  apply_init_schemes(model, o.k, o.seed, o.embedding_init, o.position_init);
   engine::ParamSet& params = model.params();
   AdamWOptions ao;
   ao.lr = o.lr;

@@ -38,6 +38,11 @@ struct PretrainOptions {
   std::string heldout_record;      // or a whole record
   size_t shuffle_buffer = 1024;
   bool drop_last_kmer = false;     // DNABERT's pretraining scripts drop the last k-mer
+  std::string embedding_init = "normal";  // or "composed" (models/init_schemes.h)
+  std::string position_init = "normal";   // or "sinusoidal"
+  // Hidden and attention dropout while pretraining; < 0 keeps the config's.
+  // The written config.json keeps the config's values, which fine-tuning uses.
+  float dropout = -1;
 };
 
 struct StepReport {
