@@ -30,7 +30,11 @@ models::BertConfig resolve_config(const std::string& spec, int k) {
 
 int run(PretrainArgs& a) {
   models::PretrainOptions& o = a.o;
-  o.config = resolve_config(a.config, o.k);
+  if (!o.init.empty()) {  // --config and --init exclude each other: the model brings its config.json
+    o.config = models::BertConfig::load(o.init + "/config.json");
+  } else {
+    o.config = resolve_config(a.config, o.k);
+  }
   if (a.mask_rate >= 0) {
     if (!(a.mask_rate > 0 && a.mask_rate < 1)) throw UsageError("--mask-rate must be in (0, 1)");
     o.mlm_probability = models::mlm_probability_for_mask_rate(a.mask_rate, o.k);
@@ -93,7 +97,11 @@ Registration reg([](CLI::App& app) {
   auto& o = a->o;
   s->add_option("--fasta", o.fasta, "FASTA files, plain or .gz (several allowed)")->required()->check(CLI::ExistingFile);
   s->add_option("--k", o.k, "k-mer size")->check(CLI::Range(3, 8))->capture_default_str();
-  s->add_option("--config", a->config, "Model: tiny, small, base, or a config.json")->capture_default_str();
+  auto* cfg = s->add_option("--config", a->config, "Model: tiny, small, base, or a config.json")->capture_default_str();
+  s->add_option("--init", o.init,
+                "Start from this model directory's weights (config.json, model.safetensors) instead of a new model: "
+                "continued pretraining, with a new optimiser")
+      ->check(CLI::ExistingDirectory)->excludes(cfg);
   s->add_option("--max-len", o.max_len, "Tokens per sequence, [CLS]/[SEP] included")->capture_default_str();
   s->add_option("--batch", o.batch, "Sequences per micro-batch")->check(CLI::PositiveNumber)->capture_default_str();
   s->add_option("--grad-accum", o.grad_accum,

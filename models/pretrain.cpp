@@ -16,6 +16,7 @@
 #include "models/bert.h"
 #include "models/init_schemes.h"
 #include "models/masking.h"
+#include "models/mlm_eval.h"
 #include "models/optimizer.h"
 #include "tokenizer/kmer.h"
 
@@ -26,45 +27,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 namespace fs = std::filesystem;
 
-// One micro-batch: padded ids [B, T], mask, MLM labels.
-struct MlmBatch {
-  int64_t B = 0, T = 0;
-  std::vector<int32_t> ids, mask, labels;
-  int64_t real_tokens = 0, masked = 0;
-};
-
-// Tokenizes pieces and pads them to the longest ([PAD] = 0).
-MlmBatch make_batch(const std::vector<std::string>& pieces, const tokenizer::KmerTokenizer& tok) {
-  MlmBatch b;
-  std::vector<tokenizer::Encoding> enc(pieces.size());
-  for (size_t i = 0; i < pieces.size(); ++i) {
-    tok.encode(pieces[i], tokenizer::Input::Sequence, enc[i]);
-    b.T = std::max<int64_t>(b.T, static_cast<int64_t>(enc[i].ids.size()));
-  }
-  b.B = static_cast<int64_t>(pieces.size());
-  b.ids.assign(static_cast<size_t>(b.B * b.T), tokenizer::kPadId);
-  b.mask.assign(static_cast<size_t>(b.B * b.T), 0);
-  for (int64_t r = 0; r < b.B; ++r) {
-    const auto& ids = enc[static_cast<size_t>(r)].ids;
-    std::copy(ids.begin(), ids.end(), b.ids.begin() + r * b.T);
-    std::fill(b.mask.begin() + r * b.T, b.mask.begin() + r * b.T + static_cast<int64_t>(ids.size()), 1);
-    b.real_tokens += static_cast<int64_t>(ids.size());
-  }
-  return b;
-}
-
-void apply_masking(MlmBatch& b, const MaskingOptions& mo, uint64_t key) {
-  b.labels = mask_tokens(mo, key, b.B, b.T, b.ids);
-  b.masked = std::count_if(b.labels.begin(), b.labels.end(), [](int32_t l) { return l != kIgnoreLabel; });
-}
-
-BertInputs to_inputs(const MlmBatch& b, engine::Arena& arena) {
-  BertInputs in;
-  in.input_ids = Tensor::from_ints({b.B, b.T}, b.ids, &arena);
-  in.attention_mask = Tensor::from_ints({b.B, b.T}, b.mask, &arena);
-  return in;
-}
-
 std::string fingerprint(const PretrainOptions& o) {
   nlohmann::json j = {{"k", o.k},         {"max_len", o.max_len}, {"batch", o.batch},
                       {"grad_accum", o.grad_accum}, {"seed", o.seed}, {"mlm_probability", o.mlm_probability},
@@ -73,6 +35,7 @@ std::string fingerprint(const PretrainOptions& o) {
   if (o.embedding_init != "normal") j["embedding_init"] = o.embedding_init;
   if (o.position_init != "normal") j["position_init"] = o.position_init;
   if (o.dropout >= 0) j["dropout"] = o.dropout;
+  if (!o.init.empty()) j["init"] = o.init;
   return j.dump();
 }
 
@@ -170,7 +133,19 @@ PretrainResult pretrain(const PretrainOptions& o, const PretrainCallbacks& cb_al
   BertConfig train_config = o.config;
   if (o.dropout >= 0) train_config.hidden_dropout_prob = train_config.attention_probs_dropout_prob = o.dropout;
   Bert model(train_config, Heads::MaskedLM, o.seed);
-  apply_init_schemes(model, o.k, o.seed, o.embedding_init, o.position_init);
+  if (o.init.empty()) {
+    apply_init_schemes(model, o.k, o.seed, o.embedding_init, o.position_init);
+  } else {
+    if (o.embedding_init != "normal" || o.position_init != "normal")
+      throw UsageError("pretrain: --embedding-init and --position-init choose a new model's start; with --init the "
+                       "weights come from " + o.init);
+    io::CheckpointData ck = io::read_checkpoint(o.init, false);
+    if (BertConfig::from_json(ck.config, o.init + "/config.json").to_json() != o.config.to_json())
+      throw UsageError("pretrain: --init " + o.init + ": its config.json is not the model config of this run");
+    // A model without the masked-LM head (a fine-tuned one) gets a new head.
+    model.load_weights(ck.weights, o.init + "/model.safetensors", {"cls.predictions."});
+    say("initialised from " + o.init);
+  }
   engine::ParamSet& params = model.params();
   AdamWOptions ao;
   ao.lr = o.lr;
@@ -210,20 +185,19 @@ PretrainResult pretrain(const PretrainOptions& o, const PretrainCallbacks& cb_al
   }
 
   // A fixed held-out set, cut and masked once, identical across resumes.
-  io::SamplerOptions eo = so;
-  eo.split = io::Split::Eval;
-  eo.seed = o.seed ^ 0x5eed5eedull;
-  eo.shuffle_buffer = 0;
   std::vector<MlmBatch> eval_set;
-  if (lead && o.eval_batches > 0 && (o.heldout_fraction > 0 || !o.heldout_record.empty())) {
-    io::Sampler es(eo);
-    for (int i = 0; i < o.eval_batches; ++i) {
-      std::vector<std::string> pieces;
-      for (int j = 0; j < o.batch; ++j) pieces.push_back(es.next().sequence);
-      MlmBatch b = make_batch(pieces, tok);
-      apply_masking(b, mo, 0xE7A1000000000000ull + static_cast<uint64_t>(i));
-      eval_set.push_back(std::move(b));
-    }
+  if (lead) {
+    HeldOutOptions ho;
+    ho.fasta = o.fasta;
+    ho.k = o.k;
+    ho.max_len = o.max_len;
+    ho.batch = o.batch;
+    ho.batches = o.eval_batches;
+    ho.seed = o.seed;
+    ho.masking = mo;
+    ho.heldout_fraction = o.heldout_fraction;
+    ho.heldout_record = o.heldout_record;
+    eval_set = held_out_set(ho, tok);
   }
 
   engine::Arena arena;
@@ -251,34 +225,8 @@ PretrainResult pretrain(const PretrainOptions& o, const PretrainCallbacks& cb_al
   PretrainResult result;
 
   auto evaluate = [&]() {
-    EvalReport r;
+    EvalReport r = evaluate_mlm(model, eval_set, arena, unigram);
     r.step = step;
-    if (eval_set.empty()) return r;
-    const auto top = std::max_element(unigram.begin(), unigram.end()) - unigram.begin();
-    double loss_sum = 0;
-    int64_t correct = 0, unigram_correct = 0;
-    for (const MlmBatch& b : eval_set) {
-      engine::Tape tape(arena, engine::Tape::Mode::Inference);
-      Tensor logits, labels;
-      Tensor loss = model.mlm_forward(tape, to_inputs(b, arena), Tensor::from_ints({b.B, b.T}, b.labels, &arena), {},
-                                      &logits, &labels);
-      const int64_t n = labels.numel(), V = logits.dim(1);
-      const float* pl = logits.f32();
-      const int32_t* lab = labels.i32();
-      int64_t counted = 0;
-      for (int64_t i = 0; i < n; ++i) {
-        if (lab[i] == kIgnoreLabel) continue;
-        ++counted;
-        const float* row = pl + i * V;
-        correct += (std::max_element(row, row + V) - row) == lab[i];
-        unigram_correct += lab[i] == top;
-      }
-      loss_sum += static_cast<double>(loss.to_vector()[0]) * static_cast<double>(counted);
-      r.masked += counted;
-    }
-    r.loss = r.masked ? loss_sum / static_cast<double>(r.masked) : 0;
-    r.accuracy = r.masked ? static_cast<double>(correct) / static_cast<double>(r.masked) : 0;
-    r.unigram_accuracy = r.masked ? static_cast<double>(unigram_correct) / static_cast<double>(r.masked) : 0;
     return r;
   };
 
@@ -327,15 +275,15 @@ PretrainResult pretrain(const PretrainOptions& o, const PretrainCallbacks& cb_al
       for (int j = 0; j < o.batch; ++j) pieces.push_back(sampler->next().sequence);
       if (!mine) continue;
       const auto key = static_cast<uint64_t>(step * o.grad_accum + micro);  // global micro-batch index
-      MlmBatch b = make_batch(pieces, tok);
-      apply_masking(b, mo, key);
+      MlmBatch b = make_mlm_batch(pieces, tok);
+      mask_mlm_batch(b, mo, key);
       for (int32_t l : b.labels)
         if (l != kIgnoreLabel) ++unigram_new[static_cast<size_t>(l)];
       engine::Tape tape(arena);
       // This rank's last micro-batch: its gradients go to the other ranks while its backward pass runs.
       if (micro + 1 == first_micro + per_rank) tape.set_grads_ready_hook(gradient.ready_hook());
       Tensor loss =
-          model.mlm_forward(tape, to_inputs(b, arena), Tensor::from_ints({b.B, b.T}, b.labels, &arena), {o.seed, key});
+          model.mlm_forward(tape, mlm_inputs(b, arena), Tensor::from_ints({b.B, b.T}, b.labels, &arena), {o.seed, key});
       totals[static_cast<size_t>(micro)] = loss.to_vector()[0];
       tape.backward(loss);
       // The micro-batch gradients are summed in the fixed pairwise order; step() scales by 1/grad_accum.

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "models/config.h"
+#include "models/mlm_eval.h"
 
 namespace dnabert::models {
 
@@ -30,6 +31,9 @@ struct PretrainOptions {
   uint64_t seed = 42;
   std::string out;         // output directory
   std::string resume;      // a checkpoint directory, or an output directory (its latest checkpoint)
+  // Start from this model directory's weights (config must be its config.json)
+  // instead of a new initialisation: continued pretraining, with a new optimiser.
+  std::string init;
   int64_t eval_every = 100;
   int eval_batches = 4;
   int64_t save_every = 0;  // 0 = at the end only
@@ -53,14 +57,6 @@ struct StepReport {
   double seconds = 0;        // wall time of this step
   double tokens_per_second = 0;
   size_t arena_peak_bytes = 0;
-};
-
-struct EvalReport {
-  int64_t step = 0;
-  double loss = 0;              // mean cross-entropy over held-out masked tokens
-  double accuracy = 0;          // masked-token accuracy
-  double unigram_accuracy = 0;  // always predicting the most frequent training k-mer
-  int64_t masked = 0;
 };
 
 struct PretrainCallbacks {

@@ -182,3 +182,57 @@ TEST_CASE("dnabert pretrain and embed from the command line") {
               "--mlm-probability 0.02", status);
   CHECK(status == 2);
 }
+
+TEST_CASE("evaluate-mlm re-measures a run's held-out loss; pretrain --init continues from a model") {
+  const std::string a = scratch_dir("eval_source");
+  models::PretrainOptions o = micro_options(a);
+  o.save_every = 0;
+  models::PretrainResult ra = models::pretrain(o);
+  REQUIRE(ra.last_eval.masked > 0);
+  // The model directory alone, with the run's options, gives the logged figures exactly.
+  int status = 0;
+  std::string text = run_cli("evaluate-mlm --model " + a + "/model --fasta " + kLambda +
+                                 " --max-len 40 --batch 6 --eval-batches 2 --seed 7 --mlm-probability 0.05 --out " + a +
+                                 "/eval.json",
+                             status);
+  INFO(text);
+  REQUIRE(status == 0);
+  auto j = nlohmann::json::parse(slurp(a + "/eval.json"));
+  CHECK(j["eval_loss"].get<double>() == ra.last_eval.loss);
+  CHECK(j["eval_accuracy"].get<double>() == ra.last_eval.accuracy);
+  CHECK(j["eval_masked"].get<int64_t>() == ra.last_eval.masked);
+  CHECK(j["uniform_loss"].get<double>() == doctest::Approx(std::log(69.0)));
+
+  // Continued pretraining: with a vanishing learning rate the model stays where it started,
+  // so its held-out loss is the source model's; a new model from the same seed is not.
+  models::PretrainOptions c = micro_options(scratch_dir("continued"));
+  c.init = a + "/model";
+  c.lr = 1e-12;
+  c.steps = 2;
+  c.save_every = 0;
+  models::PretrainResult rc = models::pretrain(c);
+  CHECK(rc.last_eval.loss == doctest::Approx(ra.last_eval.loss).epsilon(1e-6));
+  models::PretrainOptions fresh = c;
+  fresh.init.clear();
+  fresh.out = scratch_dir("fresh");
+  CHECK(models::pretrain(fresh).last_eval.loss != doctest::Approx(ra.last_eval.loss).epsilon(1e-4));
+  // A config other than the model's, or an init scheme with --init, is refused.
+  models::PretrainOptions bad = c;
+  bad.out = scratch_dir("continued_bad");
+  bad.config.intermediate_size = 32;
+  CHECK_THROWS_WITH_AS(models::pretrain(bad), doctest::Contains("is not the model config"), UsageError);
+  bad = c;
+  bad.embedding_init = "composed";
+  CHECK_THROWS_WITH_AS(models::pretrain(bad), doctest::Contains("--embedding-init"), UsageError);
+  // On the command line --init brings the config, and excludes --config.
+  text = run_cli("pretrain --fasta " + kLambda + " --k 3 --init " + a + "/model --config tiny --steps 1 --out " + a +
+                     "/cli",
+                 status);
+  CHECK(status == 2);
+  text = run_cli("pretrain --fasta " + kLambda + " --k 3 --init " + a + "/model --max-len 40 --batch 4 --steps 1 "
+                 "--eval-batches 1 --out " + a + "/cli",
+                 status);
+  INFO(text);
+  CHECK(status == 0);
+  CHECK(text.find("initialised from") != std::string::npos);
+}

@@ -1,0 +1,94 @@
+// dnabert evaluate-mlm: held-out masked-LM loss and accuracy of a model on
+// FASTA files, on the same fixed set `pretrain` evaluates on with the same
+// options (so a run's logged figure can be re-measured from its model dir).
+#include <cmath>
+#include <cstdio>
+#include <memory>
+
+#include "cli/commands.h"
+#include "engine/error.h"
+#include "io/atomic_file.h"
+#include "models/loading.h"
+#include "models/masking.h"
+#include "models/mlm_eval.h"
+
+namespace dnabert::cli {
+namespace {
+
+struct EvalArgs {
+  std::string model, out;
+  models::HeldOutOptions h;
+  double mask_rate = -1;
+  double mlm_probability = -1;
+};
+
+int run(EvalArgs& a) {
+  models::LoadedModel lm = models::load_model(a.model, models::Heads::MaskedLM);
+  const models::BertConfig& cfg = lm.model->config();
+  int k = 0;
+  while (k < 9 && (1 << (2 * k)) + 5 != cfg.vocab_size) ++k;
+  if (k >= 9) throw Error(a.model + "/config.json: vocab_size " + std::to_string(cfg.vocab_size) + " is not 4^k + 5");
+  models::HeldOutOptions& h = a.h;
+  h.k = k;
+  if (h.max_len < 8 || h.max_len > cfg.max_position_embeddings)
+    throw UsageError("--max-len must be in 8.." + std::to_string(cfg.max_position_embeddings));
+  if (a.mask_rate >= 0 && !(a.mask_rate > 0 && a.mask_rate < 1)) throw UsageError("--mask-rate must be in (0, 1)");
+  h.masking.k = k;
+  h.masking.vocab_size = cfg.vocab_size;
+  h.masking.mlm_probability = a.mlm_probability > 0   ? a.mlm_probability
+                              : a.mask_rate > 0       ? models::mlm_probability_for_mask_rate(a.mask_rate, k)
+                                                      : models::mlm_probability_for_mask_rate(0.15, k);
+  tokenizer::TokenizerOptions topt;
+  topt.max_len = static_cast<size_t>(h.max_len);
+  topt.drop_last = h.drop_last_kmer;
+  tokenizer::KmerTokenizer tok(k, topt);
+  const std::vector<models::MlmBatch> set = models::held_out_set(h, tok);
+  if (set.empty()) throw UsageError("evaluate-mlm: no held-out data (give --heldout-fraction > 0 or --heldout-record)");
+  engine::Arena arena;
+  const models::EvalReport r = models::evaluate_mlm(*lm.model, set, arena);
+  const double uniform = std::log(static_cast<double>(cfg.vocab_size));
+  std::printf("%s on %lld held-out masked tokens (k=%d, max-len %d, %d x %d pieces, mlm-probability %.4f): "
+              "MLM loss %.4f (uniform guess %.4f), masked-token accuracy %.4f\n",
+              a.model.c_str(), static_cast<long long>(r.masked), k, h.max_len, h.batches, h.batch,
+              h.masking.mlm_probability, r.loss, uniform, r.accuracy);
+  if (!a.out.empty()) {
+    nlohmann::json j = {{"model", a.model},         {"fasta", h.fasta},
+                        {"k", k},                   {"max_len", h.max_len},
+                        {"batch", h.batch},         {"eval_batches", h.batches},
+                        {"seed", h.seed},           {"mlm_probability", h.masking.mlm_probability},
+                        {"heldout_fraction", h.heldout_fraction}, {"heldout_record", h.heldout_record},
+                        {"eval_loss", r.loss},      {"eval_accuracy", r.accuracy},
+                        {"eval_masked", r.masked},  {"uniform_loss", uniform}};
+    io::write_file_atomic(a.out, j.dump(2) + "\n");
+  }
+  return 0;
+}
+
+Registration reg([](CLI::App& app) {
+  auto a = std::make_shared<EvalArgs>();
+  auto* s = app.add_subcommand("evaluate-mlm",
+                               "Held-out masked-LM loss and accuracy of a model on FASTA files (the set pretrain "
+                               "evaluates on with the same options)");
+  auto& h = a->h;
+  h.max_len = 128;
+  h.batch = 32;
+  h.batches = 8;
+  s->add_option("--model", a->model, "Model directory (config.json, model.safetensors, vocab.txt)")
+      ->required()->check(CLI::ExistingDirectory);
+  s->add_option("--fasta", h.fasta, "FASTA files, plain or .gz")->required()->check(CLI::ExistingFile);
+  s->add_option("--max-len", h.max_len, "Tokens per piece, [CLS]/[SEP] included")->capture_default_str();
+  s->add_option("--batch", h.batch, "Pieces per batch")->check(CLI::PositiveNumber)->capture_default_str();
+  s->add_option("--eval-batches", h.batches, "Batches in the held-out set")->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  s->add_option("--seed", h.seed, "The pretraining run's seed (chooses the pieces)")->capture_default_str();
+  auto* p = s->add_option("--mlm-probability", a->mlm_probability, "DNABERT's masking knob (probability of a span centre)");
+  s->add_option("--mask-rate", a->mask_rate, "Target masked fraction instead (default 0.15)")->excludes(p);
+  s->add_option("--heldout-fraction", h.heldout_fraction, "Last fraction of every record used")->capture_default_str();
+  s->add_option("--heldout-record", h.heldout_record, "A whole record used instead");
+  s->add_flag("--drop-last-kmer", h.drop_last_kmer, "Drop each piece's last k-mer, as DNABERT's scripts do");
+  s->add_option("--out", a->out, "Also write the figures as JSON to this file");
+  return std::function<int()>([a] { return run(*a); });
+});
+
+}  // namespace
+}  // namespace dnabert::cli

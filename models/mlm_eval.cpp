@@ -1,0 +1,98 @@
+#include "models/mlm_eval.h"
+
+#include <algorithm>
+
+#include "engine/tape.h"
+#include "io/sampler.h"
+
+namespace dnabert::models {
+
+MlmBatch make_mlm_batch(const std::vector<std::string>& pieces, const tokenizer::KmerTokenizer& tok) {
+  MlmBatch b;
+  std::vector<tokenizer::Encoding> enc(pieces.size());
+  for (size_t i = 0; i < pieces.size(); ++i) {
+    tok.encode(pieces[i], tokenizer::Input::Sequence, enc[i]);
+    b.T = std::max<int64_t>(b.T, static_cast<int64_t>(enc[i].ids.size()));
+  }
+  b.B = static_cast<int64_t>(pieces.size());
+  b.ids.assign(static_cast<size_t>(b.B * b.T), tokenizer::kPadId);
+  b.mask.assign(static_cast<size_t>(b.B * b.T), 0);
+  for (int64_t r = 0; r < b.B; ++r) {
+    const auto& ids = enc[static_cast<size_t>(r)].ids;
+    std::copy(ids.begin(), ids.end(), b.ids.begin() + r * b.T);
+    std::fill(b.mask.begin() + r * b.T, b.mask.begin() + r * b.T + static_cast<int64_t>(ids.size()), 1);
+    b.real_tokens += static_cast<int64_t>(ids.size());
+  }
+  return b;
+}
+
+void mask_mlm_batch(MlmBatch& b, const MaskingOptions& mo, uint64_t key) {
+  b.labels = mask_tokens(mo, key, b.B, b.T, b.ids);
+  b.masked = std::count_if(b.labels.begin(), b.labels.end(), [](int32_t l) { return l != kIgnoreLabel; });
+}
+
+BertInputs mlm_inputs(const MlmBatch& b, engine::Arena& arena) {
+  BertInputs in;
+  in.input_ids = Tensor::from_ints({b.B, b.T}, b.ids, &arena);
+  in.attention_mask = Tensor::from_ints({b.B, b.T}, b.mask, &arena);
+  return in;
+}
+
+std::vector<MlmBatch> held_out_set(const HeldOutOptions& o, const tokenizer::KmerTokenizer& tok) {
+  std::vector<MlmBatch> set;
+  if (o.batches <= 0 || (o.heldout_fraction <= 0 && o.heldout_record.empty())) return set;
+  io::SamplerOptions so;
+  so.files = o.fasta;
+  so.k = o.k;
+  so.max_tokens = o.max_len;
+  so.heldout_fraction = o.heldout_fraction;
+  so.heldout_record = o.heldout_record;
+  so.split = io::Split::Eval;
+  so.seed = o.seed ^ 0x5eed5eedull;
+  so.shuffle_buffer = 0;
+  io::Sampler es(so);
+  MaskingOptions mo = o.masking;
+  mo.seed = o.seed;
+  for (int i = 0; i < o.batches; ++i) {
+    std::vector<std::string> pieces;
+    for (int j = 0; j < o.batch; ++j) pieces.push_back(es.next().sequence);
+    MlmBatch b = make_mlm_batch(pieces, tok);
+    mask_mlm_batch(b, mo, 0xE7A1000000000000ull + static_cast<uint64_t>(i));
+    set.push_back(std::move(b));
+  }
+  return set;
+}
+
+EvalReport evaluate_mlm(const Bert& model, const std::vector<MlmBatch>& set, engine::Arena& arena,
+                        const std::vector<int64_t>& unigram) {
+  EvalReport r;
+  const int64_t top =
+      unigram.empty() ? -1 : std::max_element(unigram.begin(), unigram.end()) - unigram.begin();
+  double loss_sum = 0;
+  int64_t correct = 0, unigram_correct = 0;
+  for (const MlmBatch& b : set) {
+    engine::Tape tape(arena, engine::Tape::Mode::Inference);
+    Tensor logits, labels;
+    Tensor loss = model.mlm_forward(tape, mlm_inputs(b, arena), Tensor::from_ints({b.B, b.T}, b.labels, &arena), {},
+                                    &logits, &labels);
+    const int64_t n = labels.numel(), V = logits.dim(1);
+    const float* pl = logits.f32();
+    const int32_t* lab = labels.i32();
+    int64_t counted = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      if (lab[i] == kIgnoreLabel) continue;
+      ++counted;
+      const float* row = pl + i * V;
+      correct += (std::max_element(row, row + V) - row) == lab[i];
+      unigram_correct += lab[i] == top;
+    }
+    loss_sum += static_cast<double>(loss.to_vector()[0]) * static_cast<double>(counted);
+    r.masked += counted;
+  }
+  r.loss = r.masked ? loss_sum / static_cast<double>(r.masked) : 0;
+  r.accuracy = r.masked ? static_cast<double>(correct) / static_cast<double>(r.masked) : 0;
+  r.unigram_accuracy = r.masked ? static_cast<double>(unigram_correct) / static_cast<double>(r.masked) : 0;
+  return r;
+}
+
+}  // namespace dnabert::models

@@ -1,0 +1,60 @@
+// Masked-LM batches and the held-out evaluation that `pretrain` logs and
+// `evaluate-mlm` reports: a fixed set of pieces cut from the held-out part
+// of the genome (io::Split::Eval), masked once with fixed keys, so the same
+// options give the same set, and so the same number, in any run.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "engine/arena.h"
+#include "models/bert.h"
+#include "models/masking.h"
+#include "tokenizer/kmer.h"
+
+namespace dnabert::models {
+
+// One micro-batch: padded ids [B, T], attention mask, MLM labels.
+struct MlmBatch {
+  int64_t B = 0, T = 0;
+  std::vector<int32_t> ids, mask, labels;
+  int64_t real_tokens = 0, masked = 0;
+};
+
+// Tokenizes pieces and pads them to the longest ([PAD] = 0).
+MlmBatch make_mlm_batch(const std::vector<std::string>& pieces, const tokenizer::KmerTokenizer& tok);
+// DNABERT's masking of the batch with randomness keyed by `key`.
+void mask_mlm_batch(MlmBatch& b, const MaskingOptions& mo, uint64_t key);
+BertInputs mlm_inputs(const MlmBatch& b, engine::Arena& arena);
+
+struct EvalReport {
+  int64_t step = 0;
+  double loss = 0;              // mean cross-entropy over held-out masked tokens
+  double accuracy = 0;          // masked-token accuracy
+  double unigram_accuracy = 0;  // always predicting the most frequent training k-mer
+  int64_t masked = 0;
+};
+
+struct HeldOutOptions {
+  std::vector<std::string> fasta;
+  int k = 6;
+  int max_len = 512;
+  int batch = 32;    // pieces per batch
+  int batches = 4;   // batches in the set
+  uint64_t seed = 42;              // the run's seed: pieces from seed ^ 0x5eed5eed, masks from (seed, fixed keys)
+  MaskingOptions masking;          // its seed is replaced by `seed`
+  double heldout_fraction = 0.02;  // last fraction of every record
+  std::string heldout_record;      // or a whole record
+  bool drop_last_kmer = false;
+};
+
+// The held-out set `pretrain` evaluates on with the same options.
+std::vector<MlmBatch> held_out_set(const HeldOutOptions& o, const tokenizer::KmerTokenizer& tok);
+
+// Loss and accuracy of `model` on `set` (inference, no dropout). With
+// `unigram` (counts per id of the training labels), also the accuracy of
+// always predicting the most frequent one; empty leaves it 0.
+EvalReport evaluate_mlm(const Bert& model, const std::vector<MlmBatch>& set, engine::Arena& arena,
+                        const std::vector<int64_t>& unigram = {});
+
+}  // namespace dnabert::models
