@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <set>
 
 #include "cli/commands.h"
 #include "cli/progress.h"
@@ -10,6 +11,7 @@
 #include "engine/profile.h"
 #include "models/masking.h"
 #include "models/pretrain.h"
+#include "models/recipes.h"
 
 namespace dnabert::cli {
 namespace {
@@ -18,6 +20,8 @@ struct PretrainArgs {
   models::PretrainOptions o;
   std::string config = "tiny";
   double mask_rate = -1;
+  std::string recipe;
+  std::set<std::string> given;  // the flags given on the command line
 };
 
 models::BertConfig resolve_config(const std::string& spec, int k) {
@@ -30,6 +34,11 @@ models::BertConfig resolve_config(const std::string& spec, int k) {
 
 int run(PretrainArgs& a) {
   models::PretrainOptions& o = a.o;
+  if (!a.recipe.empty()) {
+    const models::PretrainRecipe& r = models::find_pretrain_recipe(a.recipe);
+    models::apply_pretrain_recipe(r, a.given, o, a.config, a.mask_rate);
+    std::fprintf(stderr, "recipe %s: %s\n", r.name.c_str(), r.summary.c_str());
+  }
   if (!o.init.empty()) {  // --config and --init exclude each other: the model brings its config.json
     o.config = models::BertConfig::load(o.init + "/config.json");
   } else {
@@ -133,7 +142,15 @@ Registration reg([](CLI::App& app) {
                  "Hidden and attention dropout while pretraining (default: the config's; model/config.json keeps "
                  "the config's for fine-tuning)");
   s->add_option("--weight-decay", o.weight_decay, "AdamW weight decay")->capture_default_str();
-  return std::function<int()>([a] { return engine::dist::run_job([a] { return run(*a); }); });
+  std::string recipes;
+  for (const auto& r : models::pretrain_recipes()) recipes += "\n  " + r.name + ": " + r.summary;
+  s->add_option("--recipe", a->recipe,
+                "A named set of the settings above, measured to learn (flags given here win):" + recipes);
+  return std::function<int()>([a, s] {
+    for (const CLI::Option* opt : s->get_options())
+      if (opt->count() > 0) a->given.insert(opt->get_name());
+    return engine::dist::run_job([a] { return run(*a); });
+  });
 });
 
 }  // namespace

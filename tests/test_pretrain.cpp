@@ -236,3 +236,41 @@ TEST_CASE("evaluate-mlm re-measures a run's held-out loss; pretrain --init conti
   CHECK(status == 0);
   CHECK(text.find("initialised from") != std::string::npos);
 }
+
+TEST_CASE("pretrain --recipe sets its settings, flags given on the command line win") {
+  const std::string out = scratch_dir("recipe");
+  int status = 0;
+  std::string text = run_cli("pretrain --recipe tiny-2h --fasta " + kLambda +
+                                 " --steps 2 --max-len 24 --batch 4 --eval-batches 1 --save-every 2 --out " + out,
+                             status);
+  INFO(text);
+  REQUIRE(status == 0);
+  CHECK(text.find("recipe tiny-2h:") != std::string::npos);
+  // The recipe's k, init schemes, dropout and warm-up; the given steps, length and batch.
+  auto st = nlohmann::json::parse(slurp(out + "/checkpoint-2/trainer_state.json"));
+  auto fp = nlohmann::json::parse(st["fingerprint"].get<std::string>());
+  CHECK(fp["k"] == 6);
+  CHECK(fp["max_len"] == 24);
+  CHECK(fp["batch"] == 4);
+  CHECK(fp["embedding_init"] == "composed");
+  CHECK(fp["position_init"] == "sinusoidal");
+  CHECK(fp["dropout"].get<double>() == 0.0);
+  CHECK(fp["config"]["hidden_size"] == 256);
+  CHECK(fp["mlm_probability"].get<double>() == doctest::Approx(1 - std::pow(0.85, 1.0 / 6)));
+  std::ifstream log(out + "/log.jsonl");
+  std::string line;
+  int steps = 0;
+  while (std::getline(log, line))
+    if (nlohmann::json::parse(line).contains("loss")) ++steps;
+  CHECK(steps == 2);
+  // A given --mlm-probability replaces the recipe's --mask-rate; an unknown recipe is a usage error.
+  text = run_cli("pretrain --recipe tiny-2h --fasta " + kLambda + " --mlm-probability 0.01 --steps 1 --max-len 24 "
+                 "--batch 4 --eval-batches 1 --save-every 1 --out " + out + "/p",
+                 status);
+  REQUIRE(status == 0);
+  st = nlohmann::json::parse(slurp(out + "/p/checkpoint-1/trainer_state.json"));
+  CHECK(nlohmann::json::parse(st["fingerprint"].get<std::string>())["mlm_probability"].get<double>() == 0.01);
+  text = run_cli("pretrain --recipe nope --fasta " + kLambda + " --out " + out + "/q", status);
+  CHECK(status == 2);
+  CHECK(text.find("known: tiny-2h") != std::string::npos);
+}
