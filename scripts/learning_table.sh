@@ -12,8 +12,9 @@
 #       [--results DIR] [--report FILE] [--report-only] [-h|--help]
 #
 #   --pretrained DIR     the pretrained model (config.json, model.safetensors, vocab.txt);
-#                        default models/dnabert6-tiny-chrx
-#   --pretrain-log LOG   its pretraining's log.jsonl: the held-out loss curve goes in the report,
+#                        default pretrained/dnabert6-tiny-chrx
+#   --pretrain-log LOG   its pretraining's log.jsonl (default: DIR/eval.jsonl if there, as
+#                        scripts/package_pretrained.sh writes): the held-out loss curve goes in the report,
 #                        and the loss.svg beside LOG is copied to the results folder
 #   --threads N          threads of each fine-tune when one runs at a time (default 2)
 #   --jobs N             run N fine-tunes side by side, --threads 1 each (default 1)
@@ -42,7 +43,7 @@ here=$(cd "$(dirname "$0")/.." && pwd -P)
 script_name=learning_table.sh
 source "$here/scripts/table_lib.sh"  # timed, mmss, tsv_col, cpu_model
 cd "$here"
-pretrained=models/dnabert6-tiny-chrx pretrain_log="" threads=2 njobs=1 tasks="" seeds="" data=../shared/data
+pretrained=pretrained/dnabert6-tiny-chrx pretrain_log="" threads=2 njobs=1 tasks="" seeds="" data=../shared/data
 dnabert=build/dnabert out=out/learning_table results=bench/learning report=bench/LEARNING.md report_only=0
 die() { echo "$script_name: error: $*" >&2; exit 2; }
 while [ $# -gt 0 ]; do
@@ -77,6 +78,8 @@ rel() {
 }
 dnabert=$(rel "$dnabert") data=$(rel "$data") pretrained=$(rel "$pretrained") out=$(rel "$out")
 results=$(rel "$results") report=$(rel "$report")
+# A packaged model (scripts/package_pretrained.sh) carries its held-out evaluations and curve.
+[ -z "$pretrain_log" ] && [ -f "$pretrained/eval.jsonl" ] && pretrain_log=$pretrained/eval.jsonl
 [ -n "$pretrain_log" ] && { [ -f "$pretrain_log" ] || die "$pretrain_log: no such file (--pretrain-log)"; pretrain_log=$(rel "$pretrain_log"); }
 [ -x "$dnabert" ] || die "$dnabert: not an executable (build first, or give --dnabert)"
 [ -d "$data/gue" ] || die "$data/gue: no such directory (give --data)"
