@@ -38,11 +38,7 @@ int run(EvalArgs& a) {
   h.masking.mlm_probability = a.mlm_probability > 0   ? a.mlm_probability
                               : a.mask_rate > 0       ? models::mlm_probability_for_mask_rate(a.mask_rate, k)
                                                       : models::mlm_probability_for_mask_rate(0.15, k);
-  tokenizer::TokenizerOptions topt;
-  topt.max_len = static_cast<size_t>(h.max_len);
-  topt.drop_last = h.drop_last_kmer;
-  tokenizer::KmerTokenizer tok(k, topt);
-  const std::vector<models::MlmBatch> set = models::held_out_set(h, tok);
+  const std::vector<models::MlmBatch> set = models::held_out_set(h);
   if (set.empty()) throw UsageError("evaluate-mlm: no held-out data (give --heldout-fraction > 0 or --heldout-record)");
   engine::Arena arena;
   const models::EvalReport r = models::evaluate_mlm(*lm.model, set, arena);

@@ -38,9 +38,13 @@ BertInputs mlm_inputs(const MlmBatch& b, engine::Arena& arena) {
   return in;
 }
 
-std::vector<MlmBatch> held_out_set(const HeldOutOptions& o, const tokenizer::KmerTokenizer& tok) {
+std::vector<MlmBatch> held_out_set(const HeldOutOptions& o) {
   std::vector<MlmBatch> set;
   if (o.batches <= 0 || (o.heldout_fraction <= 0 && o.heldout_record.empty())) return set;
+  tokenizer::TokenizerOptions topt;
+  topt.max_len = static_cast<size_t>(o.max_len);
+  topt.drop_last = o.drop_last_kmer;
+  const tokenizer::KmerTokenizer tok(o.k, topt);
   io::SamplerOptions so;
   so.files = o.fasta;
   so.k = o.k;

@@ -48,8 +48,9 @@ struct HeldOutOptions {
   bool drop_last_kmer = false;
 };
 
-// The held-out set `pretrain` evaluates on with the same options.
-std::vector<MlmBatch> held_out_set(const HeldOutOptions& o, const tokenizer::KmerTokenizer& tok);
+// The held-out set `pretrain` evaluates on with the same options (tokenized
+// with k, max_len and drop_last_kmer as the run tokenizes).
+std::vector<MlmBatch> held_out_set(const HeldOutOptions& o);
 
 // Loss and accuracy of `model` on `set` (inference, no dropout). With
 // `unigram` (counts per id of the training labels), also the accuracy of

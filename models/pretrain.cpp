@@ -197,7 +197,8 @@ PretrainResult pretrain(const PretrainOptions& o, const PretrainCallbacks& cb_al
     ho.masking = mo;
     ho.heldout_fraction = o.heldout_fraction;
     ho.heldout_record = o.heldout_record;
-    eval_set = held_out_set(ho, tok);
+    ho.drop_last_kmer = o.drop_last_kmer;
+    eval_set = held_out_set(ho);
   }
 
   engine::Arena arena;
