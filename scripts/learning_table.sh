@@ -7,8 +7,16 @@
 # published MCC; with the pretraining's held-out loss curve, every run's wall
 # time, the machine and the exact commands.
 #
+# Each arm's learning rate is chosen on dev, never on test: on the tuning task
+# (seed: its first), one run per rate of the arm's grid, and the rate whose best
+# checkpoint scores the highest dev MCC is used for every task and seed of that
+# arm (a tie goes to the earlier rate in the grid). The pretrained arm keeps
+# the protocol's 3e-5 by default; the random-init arm, trained from scratch,
+# is given a grid, so that the control is as strong as it can fairly be.
+#
 #   scripts/learning_table.sh [--pretrained DIR] [--pretrain-log LOG.jsonl] [--threads N] [--jobs N]
-#       [--tasks "a b"] [--seeds "42 43 44"] [--data DIR] [--dnabert BIN] [--out DIR]
+#       [--tasks "a b"] [--seeds "42 43 44"] [--lrs-pretrained "3e-5"] [--lrs-random "3e-5 1e-4 3e-4"]
+#       [--tune-task TASK] [--data DIR] [--dnabert BIN] [--out DIR]
 #       [--results DIR] [--report FILE] [--report-only] [-h|--help]
 #
 #   --pretrained DIR     the pretrained model (config.json, model.safetensors, vocab.txt);
@@ -21,6 +29,10 @@
 #   --tasks "a b"        a subset of the GUE tasks (default: every task folder in DATA/gue)
 #   --seeds "42 43"      the seeds of every task (default: 42 43 44 for a task with under
 #                        10,000 training rows, 42 otherwise)
+#   --lrs-pretrained "A B"  learning rates tried for the pretrained arm (default 3e-5, the protocol's)
+#   --lrs-random "A B"   learning rates tried for the random-init arm (default 3e-5 1e-4 3e-4)
+#   --tune-task TASK     the task the rates are chosen on, by dev MCC (default prom_core_tata when it
+#                        is among the tasks, else the cheapest task)
 #   --data DIR           the folder holding gue/ (default ../shared/data)
 #   --dnabert BIN        the binary (default build/dnabert)
 #   --out DIR            working output: checkpoints and logs (default out/learning_table)
@@ -44,11 +56,13 @@ script_name=learning_table.sh
 source "$here/scripts/table_lib.sh"  # timed, mmss, tsv_col, cpu_model
 cd "$here"
 pretrained=pretrained/dnabert6-tiny-chrx pretrain_log="" threads=2 njobs=1 tasks="" seeds="" data=../shared/data
+protocol_lr=3e-5 lrs_pretrained=3e-5 lrs_random="3e-5 1e-4 3e-4" tune_task=""
 dnabert=build/dnabert out=out/learning_table results=bench/learning report=bench/LEARNING.md report_only=0
 die() { echo "$script_name: error: $*" >&2; exit 2; }
 while [ $# -gt 0 ]; do
   case "$1" in
-    --pretrained|--pretrain-log|--threads|--jobs|--tasks|--seeds|--data|--dnabert|--out|--results|--report)
+    --pretrained|--pretrain-log|--threads|--jobs|--tasks|--seeds|--lrs-pretrained|--lrs-random|--tune-task|\
+    --data|--dnabert|--out|--results|--report)
       [ $# -ge 2 ] || die "$1 needs a value (see --help)" ;;&
     --pretrained) pretrained=$2; shift 2 ;;
     --pretrain-log) pretrain_log=$2; shift 2 ;;
@@ -56,6 +70,9 @@ while [ $# -gt 0 ]; do
     --jobs) njobs=$2; shift 2 ;;
     --tasks) tasks=$2; shift 2 ;;
     --seeds) seeds=$2; shift 2 ;;
+    --lrs-pretrained) lrs_pretrained=$2; shift 2 ;;
+    --lrs-random) lrs_random=$2; shift 2 ;;
+    --tune-task) tune_task=$2; shift 2 ;;
     --data) data=$2; shift 2 ;;
     --dnabert) dnabert=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
@@ -69,6 +86,10 @@ done
 [[ "$threads" =~ ^[1-9][0-9]*$ ]] || die "--threads $threads: not a positive number"
 [[ "$njobs" =~ ^[1-9][0-9]*$ ]] || die "--jobs $njobs: not a positive number"
 for s in $seeds; do [[ "$s" =~ ^[0-9]+$ ]] || die "--seeds: '$s' is not a seed"; done
+for lr in $lrs_pretrained $lrs_random; do
+  [[ "$lr" =~ ^[0-9]+(\.[0-9]+)?([eE]-?[0-9]+)?$ ]] || die "--lrs-pretrained/--lrs-random: '$lr' is not a learning rate"
+done
+[ -n "$(echo $lrs_pretrained)" ] && [ -n "$(echo $lrs_random)" ] || die "--lrs-pretrained and --lrs-random need at least one rate"
 
 # A path relative to the repository: ./inside/it, ../beside/it (so no machine's absolute path is written).
 rel() {
@@ -110,34 +131,41 @@ for t in $tasks; do
   esac
 done
 seeds_of() { if [ -n "$seeds" ]; then echo $seeds; elif [ "${rows[$1]}" -lt 10000 ]; then echo 42 43 44; else echo 42; fi; }
+cost_of() { echo $(( rows[$1] * epochs_of[$1] * length[$1] )); }
+if [ -z "$tune_task" ]; then
+  case " $(echo $tasks) " in *" prom_core_tata "*) tune_task=prom_core_tata ;;
+    *) tune_task=$(for t in $tasks; do echo "$(cost_of "$t") $t"; done | sort -k1,1n -k2,2 | head -1 | cut -d' ' -f2) ;; esac
+fi
+case " $(echo $tasks) " in *" $tune_task "*) ;; *) die "--tune-task $tune_task: not among the tasks" ;; esac
+tune_seed=$(seeds_of "$tune_task" | cut -d' ' -f1)
+lrs_of() { if [ "$1" = pretrained ]; then echo $lrs_pretrained; else echo $lrs_random; fi; }
 
-# Every run, cheapest first: "cost task seed init".
-runs=$(for t in $tasks; do for s in $(seeds_of "$t"); do for init in pretrained random; do
-  echo "$(( rows[$t] * epochs_of[$t] * length[$t] )) $t $s $init"; done; done; done | sort -k1,1n -k2,2 -k3,3n -k4,4)
-
-# The run's command without --threads (its identity), and its files.
-command_of() {  # TASK SEED INIT
-  local flag=""; [ "$3" = random ] && flag=" --random-init"
+# A run is "cost task seed init lr". The run's command without --threads (its
+# identity), and its files: the protocol's own rate adds no flag and no name part.
+lr_tag() { [ "$1" = "$protocol_lr" ] || echo "_lr$1"; }
+command_of() {  # TASK SEED INIT LR
+  local flag="" lrflag=""; [ "$3" = random ] && flag=" --random-init"
+  [ "$4" = "$protocol_lr" ] || lrflag=" --lr $4"
   echo "$dnabert finetune --init $pretrained$flag --train $(split_file "$1" train) --dev $(split_file "$1" dev)" \
-    "--test $(split_file "$1" test) --out $out/$1/${3}_s$2 --protocol gue --seed $2"
+    "--test $(split_file "$1" test) --out $out/$1/${3}$(lr_tag "$4")_s$2 --protocol gue --seed $2$lrflag"
 }
-result_of() { echo "$results/${1}_${3}_s$2.json"; }
+result_of() { echo "$results/${1}_${3}$(lr_tag "$4")_s$2.json"; }
 # jget FILE KEY: a value of the one-key-a-line JSON written below.
 jget() {
   awk -v key="  \"$2\": " 'index($0, key) == 1 { v = substr($0, length(key) + 1); sub(/,$/, "", v)
     if (v ~ /^"/) { v = substr(v, 2, length(v) - 2); gsub(/\\"/, "\"", v); gsub(/\\\\/, "\\", v) } print v }' "$1"
 }
-finished() {  # TASK SEED INIT: its result is there for this command and these weights
+finished() {  # TASK SEED INIT LR: its result is there for this command and these weights
   local f; f=$(result_of "$@")
   [ -f "$f" ] && [ "$(jget "$f" command)" = "$(command_of "$@")" ] && [ "$(jget "$f" init_model_sha256)" = "$model_sha" ]
 }
 json_str() { local s=${1//\\/\\\\}; printf '"%s"' "${s//\"/\\\"}"; }
 
 # Runs one fine-tune (resuming a finished one in out/) and writes its result JSON.
-run_one() {  # TASK SEED INIT
-  local task=$1 seed=$2 init=$3 cmd dir f tsv
+run_one() {  # TASK SEED INIT LR
+  local task=$1 seed=$2 init=$3 lr=$4 cmd dir f tsv
   cmd=$(command_of "$@")
-  dir=$out/$task/${init}_s$seed
+  dir=$out/$task/${init}$(lr_tag "$lr")_s$seed
   mkdir -p "$out/$task"
   # shellcheck disable=SC2086
   timed "$dir" "$dir/eval_results.tsv" $cmd --threads "$run_threads"
@@ -151,6 +179,7 @@ run_one() {  # TASK SEED INIT
     echo "  \"task\": \"$task\","
     echo "  \"init\": \"$init\","
     echo "  \"seed\": $seed,"
+    echo "  \"lr\": $lr,"
     echo "  \"epochs\": $(sed -n 's/^protocol gue.* \([0-9][0-9]*\) epochs.*/\1/p' "$dir.log" | head -1),"
     echo "  \"train_rows\": ${rows[$task]},"
     # JSON has no NaN (an AUC with one class in the test set): null.
@@ -176,27 +205,51 @@ run_one() {  # TASK SEED INIT
   echo "result: $f (test MCC×100 $(jget "$f" test_mcc_x100), wall $(mmss "$(jget "$f" wall_seconds)"))"
 }
 
-# 1. The runs, up to $njobs at a time.
+# run_all RUNS: the runs not finished before, up to $njobs at a time; waits for them all.
 failed=0
-if [ "$report_only" = 0 ]; then
-  while read -r _ task seed init; do
+run_all() {
+  [ "$report_only" = 0 ] || return 0
+  local task seed init lr
+  while read -r _ task seed init lr; do
     [ -n "$task" ] || continue
-    if finished "$task" "$seed" "$init"; then echo "done before: $task $init seed $seed ($(result_of "$task" "$seed" "$init"))"; continue; fi
+    if finished "$task" "$seed" "$init" "$lr"; then
+      echo "done before: $task $init lr $lr seed $seed ($(result_of "$task" "$seed" "$init" "$lr"))"; continue
+    fi
     while [ "$(jobs -rp | wc -l)" -ge "$njobs" ]; do wait -n || failed=1; done
-    ( run_one "$task" "$seed" "$init" ) &
-  done <<< "$runs"
+    ( run_one "$task" "$seed" "$init" "$lr" ) &
+  done <<< "$1"
   while [ "$(jobs -rp | wc -l)" -gt 0 ]; do wait -n || failed=1; done
-fi
+}
 
-# 2. The report.
+# 1. Each arm's learning rate, by dev MCC on the tuning task (only an arm with a grid runs anything here).
+tune_runs=$(for init in pretrained random; do set -- $(lrs_of "$init"); [ $# -gt 1 ] || continue
+  for lr; do echo "$(cost_of "$tune_task") $tune_task $tune_seed $init $lr"; done; done)
+run_all "$tune_runs"
+declare -A lr_of
+for init in pretrained random; do
+  lr_of[$init]=$(for lr in $(lrs_of "$init"); do
+      if finished "$tune_task" "$tune_seed" "$init" "$lr"; then echo "$lr $(jget "$(result_of "$tune_task" "$tune_seed" "$init" "$lr")" dev_mcc_x100)"
+      else echo "$lr"; fi
+    done | awk 'NF == 2 && $2 != "null" && (best == "" || $2 > bestv) { best = $1; bestv = $2 } END { print best }')
+  [ -n "${lr_of[$init]}" ] || lr_of[$init]=$(lrs_of "$init" | cut -d' ' -f1)
+  echo "learning rate of the $init arm: ${lr_of[$init]}"
+done
+
+# 2. Every run at its arm's rate, cheapest first.
+runs=$(for t in $tasks; do for s in $(seeds_of "$t"); do for init in pretrained random; do
+  echo "$(cost_of "$t") $t $s $init ${lr_of[$init]}"; done; done; done | sort -k1,1n -k2,2 -k3,3n -k4,4)
+run_all "$runs"
+
+# 3. The report. Every run: the tuning's, then the table's (a run in both is listed once).
+all_runs=$(printf '%s\n%s\n' "$tune_runs" "$runs" | awk 'NF && !seen[$2 " " $3 " " $4 " " $5]++')
 published() {  # DNABERT-6 MCC×100 on GUE, as bench/FINETUNE.md quotes it (DNABERT-2 paper); "—" where not found
   case $1 in prom_core_tata) echo 76.06 ;; prom_300_tata) echo 61.56 ;; tf_human_0) echo 66.84 ;; *) echo "—" ;; esac
 }
 stats() { awk '$1 !~ /^-?[0-9.]+$/ { next } { n++; s += $1; q += $1 * $1 } END { if (!n) { print "—"; exit }
   m = s / n; if (n > 1) { v = (q - n * m * m) / (n - 1); if (v < 0) v = 0; printf "%.2f ± %.2f", m, sqrt(v) } else printf "%.2f", m }'; }
 mean() { awk '$1 !~ /^-?[0-9.]+$/ { next } { n++; s += $1 } END { if (n) printf "%.4f", s / n }'; }
-values() {  # TASK INIT FIELD: the field of each finished run of that task and init, one a line
-  local s; for s in $(seeds_of "$1"); do finished "$1" "$s" "$2" && jget "$(result_of "$1" "$s" "$2")" "$3"; done; true
+values() {  # TASK INIT FIELD: the field of each finished run of that task and init (at its arm's rate), one a line
+  local s lr=${lr_of[$2]}; for s in $(seeds_of "$1"); do finished "$1" "$s" "$2" "$lr" && jget "$(result_of "$1" "$s" "$2" "$lr")" "$3"; done; true
 }
 fmt() { jget "$1" "$2" | awk -v f="$3" '{ if ($1 == "null") printf "—"; else printf f, $1 }'; }  # FILE KEY FORMAT
 link() { realpath -s -m --relative-to="$(dirname "$report")" "$1"; }
@@ -213,7 +266,8 @@ tmp="$report.tmp.$$"
   echo "\`$version\`. Machine: $cpu, $(nproc) cores; each fine-tune ran with \`--threads $run_threads\`, $njobs at a time"
   echo "(runs resumed from earlier invocations record their own threads, below)."
   echo
-  echo "Every run is \`dnabert finetune --protocol gue\`: lr 3e-5, batch 32, linear warm-up over 50 steps, dev scored"
+  echo "Every run is \`dnabert finetune --protocol gue\`: lr 3e-5 (unless its arm's rate was chosen otherwise on dev, below),"
+  echo "batch 32, linear warm-up over 50 steps, dev scored"
   echo "every 200 steps and after the last one, the checkpoint best by dev MCC kept and scored once on test, epochs"
   echo "per task family as the DNABERT-2 repository's \`finetune/scripts/run_dnabert1.sh\` (README, \"Commands\")."
   echo "*pretrained*: from the model below; *random init*: the same command with \`--random-init\` (the same"
@@ -254,6 +308,24 @@ tmp="$report.tmp.$$"
       r = $0; match(r, /"step":[0-9]+/); last = substr(r, RSTART + 7, RLENGTH - 7) }
       END { if (n) printf "\nTraining steps in the log: %d (up to step %d), their summed step time %d:%02d.\n", n, last, sec / 60, sec % 60 }' "$pretrain_log"
   fi
+  echo
+  echo "## Learning rate of each arm, chosen on dev"
+  echo
+  echo "On \`$tune_task\`, seed $tune_seed: one run per rate of the arm's grid; the rate with the highest dev MCC (of its"
+  echo "best checkpoint) is used for every task and seed of that arm. Test MCC is shown, but plays no part in the choice."
+  echo
+  echo "| arm | lr | dev MCC×100 | test MCC×100 | wall | chosen |"
+  echo "|---|---|---|---|---|---|"
+  for init in pretrained random; do for lr in $(lrs_of "$init"); do
+    f=$(result_of "$tune_task" "$tune_seed" "$init" "$lr")
+    if finished "$tune_task" "$tune_seed" "$init" "$lr"; then
+      echo "| $init | $lr | $(fmt "$f" dev_mcc_x100 %.2f) | $(fmt "$f" test_mcc_x100 %.2f) | $(mmss "$(jget "$f" wall_seconds)") | $([ "$lr" = "${lr_of[$init]}" ] && echo yes) |"
+    else echo "| $init | $lr | not run | | | $([ "$lr" = "${lr_of[$init]}" ] && echo yes) |"; fi
+  done; done
+  [ "$(echo $lrs_pretrained)" = "$protocol_lr" ] && echo && echo "The pretrained arm is not tuned: it keeps the protocol's rate, as published runs do."
+  untuned=$(for init in pretrained random; do set -- $(lrs_of "$init"); [ $# -gt 1 ] || continue
+    for lr; do finished "$tune_task" "$tune_seed" "$init" "$lr" || echo "$init $lr"; done; done | wc -l)
+  [ "$untuned" -eq 0 ] || { echo; echo "**The rate tuning is incomplete** ($untuned run(s) not run): the rates above were chosen among the finished runs only."; }
   echo
   echo "## Fine-tuning on GUE: test MCC×100"
   echo
@@ -296,24 +368,25 @@ tmp="$report.tmp.$$"
   echo
   echo "## Every run"
   echo
-  echo "| task | init | seed | test MCC×100 | acc | AUC | dev MCC×100 | best step | wall | threads | note |"
-  echo "|---|---|---|---|---|---|---|---|---|---|---|"
+  echo "| task | init | lr | seed | test MCC×100 | acc | AUC | dev MCC×100 | best step | wall | threads | note |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
   total=0 total_pre=0 total_rnd=0 nrun=0
-  while read -r _ t s init; do
+  while read -r _ t s init lr; do
     [ -n "$t" ] || continue
-    f=$(result_of "$t" "$s" "$init")
-    if ! finished "$t" "$s" "$init"; then echo "| \`$t\` | $init | $s | — | — | — | — | — | not run | | |"; continue; fi
+    f=$(result_of "$t" "$s" "$init" "$lr")
+    if ! finished "$t" "$s" "$init" "$lr"; then echo "| \`$t\` | $init | $lr | $s | — | — | — | — | — | not run | | |"; continue; fi
     w=$(jget "$f" wall_seconds)
     note=""; [ "$(jget "$f" collapsed)" = true ] && note="collapse: one class predicted"
-    echo "| \`$t\` | $init | $s | $(fmt "$f" test_mcc_x100 %.2f) | $(fmt "$f" test_accuracy %.4f) |" \
+    [ "$lr" = "${lr_of[$init]}" ] || note="lr tuning only${note:+; $note}"
+    echo "| \`$t\` | $init | $lr | $s | $(fmt "$f" test_mcc_x100 %.2f) | $(fmt "$f" test_accuracy %.4f) |" \
       "$(fmt "$f" test_auc %.4f) | $(fmt "$f" dev_mcc_x100 %.2f) | $(jget "$f" best_step) |" \
       "$(mmss "$w") | $(jget "$f" threads) | $note |"
     total=$(awk -v a="$total" -v b="$w" 'BEGIN { print a + b }'); nrun=$((nrun + 1))
     if [ "$init" = pretrained ]; then total_pre=$(awk -v a="$total_pre" -v b="$w" 'BEGIN { print a + b }')
     else total_rnd=$(awk -v a="$total_rnd" -v b="$w" 'BEGIN { print a + b }'); fi
-  done <<< "$runs"
+  done <<< "$all_runs"
   echo
-  echo "Wall time (whole \`finetune\` run: loading, training, dev evaluations, test): $nrun runs, **$(mmss "$total")** in all"
+  echo "Wall time (whole \`finetune\` run: loading, training, dev evaluations, test): $nrun runs (with the rate tuning's), **$(mmss "$total")** in all"
   echo "($(mmss "$total_pre") from the pretrained model, $(mmss "$total_rnd") from random init), summed over runs; runs side by"
   echo "side (\`--jobs\`) overlap in time."
   echo
@@ -326,13 +399,14 @@ tmp="$report.tmp.$$"
   [ -n "$pretrain_log" ] && printf ' --pretrain-log %s' "$pretrain_log"
   printf ' --data %s --threads %s --jobs %s --tasks "%s"' "$data" "$threads" "$njobs" "$(echo $tasks)"
   [ -n "$seeds" ] && printf ' --seeds "%s"' "$(echo $seeds)"
+  printf ' --lrs-pretrained "%s" --lrs-random "%s" --tune-task %s' "$(echo $lrs_pretrained)" "$(echo $lrs_random)" "$tune_task"
   echo
   echo '```'
   echo
-  echo "Each fine-tune, cheapest first (each ran with \`--threads\` as in the table above):"
+  echo "Each fine-tune, the rate tuning's first, then cheapest first (each ran with \`--threads\` as in the table above):"
   echo
   echo '```'
-  while read -r _ t s init; do [ -n "$t" ] && command_of "$t" "$s" "$init"; done <<< "$runs"
+  while read -r _ t s init lr; do [ -n "$t" ] && command_of "$t" "$s" "$init" "$lr"; done <<< "$all_runs"
   echo '```'
 } > "$tmp"
 mv "$tmp" "$report"
