@@ -242,8 +242,12 @@ run_all "$runs"
 
 # 3. The report. Every run: the tuning's, then the table's (a run in both is listed once).
 all_runs=$(printf '%s\n%s\n' "$tune_runs" "$runs" | awk 'NF && !seen[$2 " " $3 " " $4 " " $5]++')
-published() {  # DNABERT-6 MCC×100 on GUE, as bench/FINETUNE.md quotes it (DNABERT-2 paper); "—" where not found
-  case $1 in prom_core_tata) echo 76.06 ;; prom_300_tata) echo 61.56 ;; tf_human_0) echo 66.84 ;; *) echo "—" ;; esac
+published() {  # DNABERT (6-mer) test MCC×100 on GUE: the DNABERT-2 paper's Table 4, as DATA/README.md quotes it
+  case $1 in
+    prom_300_tata) echo 61.56 ;; prom_core_all) echo 68.90 ;; prom_core_notata) echo 70.47 ;; prom_core_tata) echo 76.06 ;;
+    tf_human_0) echo 66.84 ;; tf_human_1) echo 70.14 ;; tf_human_2) echo 61.03 ;; tf_human_3) echo 51.89 ;; tf_human_4) echo 70.97 ;;
+    *) echo "—" ;;
+  esac
 }
 stats() { awk '$1 !~ /^-?[0-9.]+$/ { next } { n++; s += $1; q += $1 * $1 } END { if (!n) { print "—"; exit }
   m = s / n; if (n > 1) { v = (q - n * m * m) / (n - 1); if (v < 0) v = 0; printf "%.2f ± %.2f", m, sqrt(v) } else printf "%.2f", m }'; }
@@ -361,10 +365,9 @@ tmp="$report.tmp.$$"
   [ -n "$notes" ] && printf '%s' "$notes"
   echo
   echo "A *collapse* is a run whose best checkpoint predicts one class for the whole test set (MCC 0): a model"
-  echo "that learned nothing, never a win. DNABERT-6 published: the DNABERT (6-mer) row of the GUE results in the"
-  echo "DNABERT-2 paper (Zhou et al., ICLR 2024), as \`bench/FINETUNE.md\` quotes it for prom_core_tata,"
-  echo "prom_300_tata and tf_human_0; the other tasks' figures could not be found in the references at hand and"
-  echo "show \"—\" (their ratio is not computed)."
+  echo "that learned nothing, never a win. DNABERT-6 published: the DNABERT (6-mer) row of Table 4 of the DNABERT-2"
+  echo "paper (Zhou et al., ICLR 2024; also \`figures/Performance.png\` in \`MAGICS-LAB/DNABERT_2\`), as \`$data/README.md\`"
+  echo "quotes it; a task without a figure there shows \"—\" and has no ratio."
   echo
   echo "## Every run"
   echo
