@@ -40,8 +40,9 @@
 #   --report FILE        the report (default bench/LEARNING.md)
 #   --report-only        run nothing; write the report from the finished runs
 #
-# Resumable: a run whose result file exists, holding the identical command and
-# the same pretrained weights (sha256 of model.safetensors), is not run again.
+# Resumable: a run whose result file exists, holding the same command (the
+# binary's path aside: a frozen copy given with --dnabert runs the same runs)
+# and the same pretrained weights (sha256 of model.safetensors), is not run again.
 # The command is the fine-tune's without its --threads (results are the same
 # bits with any thread count; each result records the threads it ran with).
 # Runs go cheapest first (training rows × epochs × sequence length). Paths in
@@ -157,7 +158,7 @@ jget() {
 }
 finished() {  # TASK SEED INIT LR: its result is there for this command and these weights
   local f; f=$(result_of "$@")
-  [ -f "$f" ] && [ "$(jget "$f" command)" = "$(command_of "$@")" ] && [ "$(jget "$f" init_model_sha256)" = "$model_sha" ]
+  [ -f "$f" ] && same_command "$(jget "$f" command)" "$(command_of "$@")" && [ "$(jget "$f" init_model_sha256)" = "$model_sha" ]
 }
 json_str() { local s=${1//\\/\\\\}; printf '"%s"' "${s//\"/\\\"}"; }
 

@@ -2,14 +2,18 @@
 # Shared pieces of the results-table scripts (finetune_table.sh, learning_table.sh),
 # sourced by them. Expects $script_name (for messages) and $report_only (1: run nothing).
 
+# same_command A B: the two command lines are the same but for the path of the
+# program (its first word): a copy of the binary elsewhere runs the same run.
+same_command() { [ "${1#* }" = "${2#* }" ]; }
+
 # timed NAME DONE_FILE CMD...: runs CMD with stdout+stderr in NAME.log unless a
-# finished run (DONE_FILE and NAME.wall exist, NAME.cmd holds the identical
-# command) is there; leaves the wall time (seconds) in NAME.wall and the
-# command in NAME.cmd.
+# finished run (DONE_FILE and NAME.wall exist, NAME.cmd holds the same command,
+# see same_command) is there; leaves the wall time (seconds) in NAME.wall and
+# the command in NAME.cmd.
 timed() {
   local name=$1 done_file=$2; shift 2
   local cmd="$*"
-  if [ -f "$done_file" ] && [ -f "$name.wall" ] && [ "$(cat "$name.cmd" 2>/dev/null)" = "$cmd" ]; then
+  if [ -f "$done_file" ] && [ -f "$name.wall" ] && same_command "$(cat "$name.cmd" 2>/dev/null)" "$cmd"; then
     echo "reusing $name ($(cat "$name.wall") s)"; return 0
   fi
   [ "$report_only" = 1 ] && return 0
