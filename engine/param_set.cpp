@@ -8,7 +8,7 @@ namespace dnabert::engine {
 
 size_t ParamSet::declare(const std::string& name, const Dims& shape) {
   if (finalized()) throw Error("ParamSet: cannot declare '" + name + "' after finalize()");
-  if (index_of(name) >= 0) throw Error("ParamSet: parameter '" + name + "' declared twice");
+  if (!index_.emplace(name, entries_.size()).second) throw Error("ParamSet: parameter '" + name + "' declared twice");
   Entry e{name, shape, total_, Tensor()};
   // Each parameter starts on a 64-byte boundary for aligned vector loads.
   total_ += (shape.numel() + 15) / 16 * 16;
@@ -35,9 +35,8 @@ const Tensor& ParamSet::operator[](size_t i) const {
 }
 
 int64_t ParamSet::index_of(const std::string& name) const {
-  for (size_t i = 0; i < entries_.size(); ++i)
-    if (entries_[i].name == name) return static_cast<int64_t>(i);
-  return -1;
+  auto it = index_.find(name);
+  return it == index_.end() ? -1 : static_cast<int64_t>(it->second);
 }
 
 const Tensor& ParamSet::get(const std::string& name) const {

@@ -4,6 +4,7 @@
 // gradient allreduce is one call.
 #pragma once
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "engine/arena.h"
@@ -43,6 +44,7 @@ class ParamSet {
     Tensor value;
   };
   std::vector<Entry> entries_;
+  std::unordered_map<std::string, size_t> index_;  // name -> position in entries_
   int64_t total_ = 0;
   Tensor values_, grads_;
 };

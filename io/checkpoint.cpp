@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "engine/error.h"
+#include "io/json_read.h"
 #include "io/atomic_file.h"
 
 namespace fs = std::filesystem;
@@ -41,6 +42,8 @@ nlohmann::json read_json(const std::string& path) {
     return nlohmann::json::parse(text);
   } catch (const nlohmann::json::parse_error& e) {
     throw Error(path + ": not valid JSON (at byte " + std::to_string(e.byte) + ")");
+  } catch (const nlohmann::json::exception& e) {  // e.g. a number beyond double (1e400)
+    throw Error(path + ": unreadable JSON: " + json_error_text(e));
   }
 }
 

@@ -17,6 +17,7 @@
 #include <unordered_map>
 
 #include "engine/error.h"
+#include "io/json_read.h"
 #include "io/fasta.h"
 
 namespace dnabert::io {
@@ -273,7 +274,7 @@ LabelMap LabelMap::from_json(const std::string& text, const std::string& source)
   try {
     j = nlohmann::json::parse(text);
   } catch (const nlohmann::json::exception& e) {
-    throw Error(source + ": invalid JSON: " + e.what());
+    throw Error(source + ": invalid JSON: " + json_error_text(e));
   }
   if (!j.is_object() || !j.contains("id2label") || !j["id2label"].is_object())
     throw Error(source + ": expected an object with an \"id2label\" object");

@@ -13,6 +13,7 @@
 #include <set>
 
 #include "engine/error.h"
+#include "io/json_read.h"
 #include "io/atomic_file.h"
 
 namespace dnabert::io {
@@ -132,6 +133,8 @@ SafetensorsHeader parse_header(const std::string& path, const std::string& text,
     j = nlohmann::json::parse(text);
   } catch (const nlohmann::json::parse_error& e) {
     throw Error(path + ": header is not valid JSON (at byte " + std::to_string(e.byte) + " of the header)");
+  } catch (const nlohmann::json::exception& e) {  // e.g. a number beyond double (1e400)
+    throw Error(path + ": header is unreadable JSON: " + json_error_text(e));
   }
   if (!j.is_object()) throw Error(path + ": header is not a JSON object");
 

@@ -1,6 +1,9 @@
 #include "models/bert.h"
 
 #include <algorithm>
+#include <cmath>
+#include <string_view>
+#include <unordered_map>
 
 #include "engine/error.h"
 #include "engine/rng.h"
@@ -97,10 +100,13 @@ std::vector<std::string> Bert::load_weights(const std::vector<io::NamedTensor>& 
                                             const std::vector<std::string>& may_be_missing) {
   std::string problems;
   std::vector<std::string> kept_initial;
+  std::unordered_map<std::string_view, const io::NamedTensor*> by_name;
+  for (const auto& w : weights) by_name.emplace(w.name, &w);
   for (size_t i = 0; i < params_.size(); ++i) {
     const std::string& name = params_.name(i);
-    auto it = std::find_if(weights.begin(), weights.end(), [&](const io::NamedTensor& w) { return w.name == name; });
-    if (it == weights.end()) {
+    auto found = by_name.find(name);
+    const io::NamedTensor* it = found == by_name.end() ? nullptr : found->second;
+    if (!it) {
       const bool optional = std::any_of(may_be_missing.begin(), may_be_missing.end(),
                                         [&](const std::string& prefix) { return name.rfind(prefix, 0) == 0; });
       if (optional)
@@ -112,6 +118,12 @@ std::vector<std::string> Bert::load_weights(const std::vector<io::NamedTensor>& 
                   params_[i].shape().str();
     } else {
       params_[i].copy_from(it->tensor);
+      // A NaN or Inf weight would make every output NaN without any error.
+      const float* v = params_[i].f32();
+      const int64_t n = params_[i].numel();
+      int64_t bad = 0;
+      for (int64_t j = 0; j < n; ++j) bad += !std::isfinite(v[j]);
+      if (bad > 0) problems += "; tensor " + name + " has " + std::to_string(bad) + " NaN or infinite values";
     }
   }
   if (!problems.empty()) throw Error(source + ": " + problems.substr(2));

@@ -1,10 +1,16 @@
 #include "models/config.h"
 
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdint>
 #include <fstream>
 #include <sstream>
 
 #include "engine/error.h"
 #include "io/atomic_file.h"
+#include "io/json_read.h"
 
 namespace dnabert::models {
 
@@ -28,15 +34,13 @@ BertConfig BertConfig::preset(const std::string& name, int vocab_size) {
 
 namespace {
 
-template <class T>
-void read_field(const nlohmann::json& j, const char* key, T& out, const std::string& source) {
-  auto it = j.find(key);
-  if (it == j.end()) return;  // keep the default, as HF does
-  try {
-    out = it->get<T>();
-  } catch (const nlohmann::json::exception&) {
-    throw Error(source + ": field '" + key + "' has the wrong type (" + it->dump() + ")");
-  }
+// HF keeps a class's default for a key that is absent; a key that is present
+// must hold a value of the right type and range (io::JsonFields names it).
+void read_int(const io::JsonFields& f, const char* key, int& out, int lo = 1, int hi = INT32_MAX) {
+  if (f.has(key)) out = static_cast<int>(f.integer(key, lo, hi));
+}
+void read_float(const io::JsonFields& f, const char* key, float& out, double lo, double hi) {
+  if (f.has(key)) out = static_cast<float>(f.number(key, lo, hi));
 }
 
 const char* const kKnownKeys[] = {"vocab_size",          "hidden_size",           "num_hidden_layers",
@@ -48,21 +52,21 @@ const char* const kKnownKeys[] = {"vocab_size",          "hidden_size",         
 }  // namespace
 
 BertConfig BertConfig::from_json(const nlohmann::json& j, const std::string& source) {
-  if (!j.is_object()) throw Error(source + ": expected a JSON object");
   BertConfig c;
-  read_field(j, "vocab_size", c.vocab_size, source);
-  read_field(j, "hidden_size", c.hidden_size, source);
-  read_field(j, "num_hidden_layers", c.num_hidden_layers, source);
-  read_field(j, "num_attention_heads", c.num_attention_heads, source);
-  read_field(j, "intermediate_size", c.intermediate_size, source);
-  read_field(j, "max_position_embeddings", c.max_position_embeddings, source);
-  read_field(j, "type_vocab_size", c.type_vocab_size, source);
-  read_field(j, "hidden_dropout_prob", c.hidden_dropout_prob, source);
-  read_field(j, "attention_probs_dropout_prob", c.attention_probs_dropout_prob, source);
-  read_field(j, "layer_norm_eps", c.layer_norm_eps, source);
-  read_field(j, "hidden_act", c.hidden_act, source);
-  read_field(j, "initializer_range", c.initializer_range, source);
-  read_field(j, "num_labels", c.num_labels, source);
+  const io::JsonFields f(j, source);
+  read_int(f, "vocab_size", c.vocab_size);
+  read_int(f, "hidden_size", c.hidden_size);
+  read_int(f, "num_hidden_layers", c.num_hidden_layers);
+  read_int(f, "num_attention_heads", c.num_attention_heads);
+  read_int(f, "intermediate_size", c.intermediate_size);
+  read_int(f, "max_position_embeddings", c.max_position_embeddings);
+  read_int(f, "type_vocab_size", c.type_vocab_size);
+  read_float(f, "hidden_dropout_prob", c.hidden_dropout_prob, 0, 1);
+  read_float(f, "attention_probs_dropout_prob", c.attention_probs_dropout_prob, 0, 1);
+  read_float(f, "layer_norm_eps", c.layer_norm_eps, 0, 1);
+  if (f.has("hidden_act")) c.hidden_act = f.string("hidden_act");
+  read_float(f, "initializer_range", c.initializer_range, 0, 1);
+  read_int(f, "num_labels", c.num_labels, 0, 1 << 20);
   // HF writes num_labels implicitly through id2label.
   if (!j.contains("num_labels") && j.contains("id2label") && j["id2label"].is_object() &&
       j.contains("architectures") && j["architectures"].dump().find("SequenceClassification") != std::string::npos)
@@ -102,8 +106,8 @@ BertConfig BertConfig::load(const std::string& path) {
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw Error(path + ": not valid JSON (" + e.what() + ")");
+  } catch (const nlohmann::json::exception& e) {  // parse errors, and numbers beyond double (1e400)
+    throw Error(path + ": not valid JSON: " + io::json_error_text(e));
   }
   return from_json(j, path);
 }
@@ -131,6 +135,31 @@ void BertConfig::validate(const std::string& source) const {
   if (hidden_act != "gelu")
     throw Error(source + ": hidden_act '" + hidden_act + "' is not supported (only the exact \"gelu\" of BERT)");
   if (num_labels < 0) throw Error(source + ": num_labels must not be negative");
+  // A model that cannot fit is refused here, before any allocation: its fp32
+  // values and gradients alone take 8 bytes a parameter. (Double arithmetic:
+  // the count of absurd configs overflows int64.)
+  const double H = hidden_size, F = intermediate_size, L = num_hidden_layers;
+  const double embeddings = (double{1} * vocab_size + max_position_embeddings + type_vocab_size) * H;
+  const double layers = L * (4 * H * H + 2 * H * F + 9 * H + F);
+  const double bytes = 8 * (embeddings + layers + H * H + vocab_size);
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGE_SIZE);
+  const double memory = pages > 0 && page > 0 ? double(pages) * double(page) : 0;
+  if (memory > 0 && bytes > memory) {
+    auto gib = [](double b) {
+      char s[32];
+      std::snprintf(s, sizeof s, "%.1f GiB", b / (1024.0 * 1024 * 1024));
+      return std::string(s);
+    };
+    const bool by_layers = layers >= embeddings;
+    throw Error(source + ": the model is too large for this machine: " +
+                (by_layers ? "num_hidden_layers " + std::to_string(num_hidden_layers) + " × (hidden_size " +
+                                 std::to_string(hidden_size) + ", intermediate_size " + std::to_string(intermediate_size) +
+                                 ")"
+                           : "vocab_size " + std::to_string(vocab_size) + " + max_position_embeddings " +
+                                 std::to_string(max_position_embeddings) + " rows × hidden_size " +
+                                 std::to_string(hidden_size)) +
+                " need " + gib(bytes) + " for weights and gradients; the machine has " + gib(memory));
+  }
 }
 
 int64_t BertConfig::parameter_count() const {

@@ -256,6 +256,7 @@ FinetuneResult finetune(const FinetuneOptions& o, const FinetuneCallbacks& cb_al
     config.extra["label2id"] = label2id;
   }
   tokenizer::Vocab vocab = vocab_from_text(ck.vocab_text, o.init + "/vocab.txt");
+  if (!o.random_init) check_weights_match_config(ck.weights, config, o.init + "/config.json", o.init + "/model.safetensors");
   Bert model(config, Heads::Classification, o.seed);
   std::vector<std::string> fresh;
   if (o.random_init)

@@ -11,10 +11,12 @@
 #include "engine/rng.h"
 #include "io/atomic_file.h"
 #include "io/checkpoint.h"
+#include "io/json_read.h"
 #include "io/plot.h"
 #include "io/sampler.h"
 #include "models/bert.h"
 #include "models/init_schemes.h"
+#include "models/loading.h"
 #include "models/masking.h"
 #include "models/mlm_eval.h"
 #include "models/optimizer.h"
@@ -53,6 +55,24 @@ void write_plot(const std::string& path, const Curves& c) {
   io::write_svg(path, chart);
 }
 
+// Every field of a trainer_state.json that resuming reads, checked for type
+// and range before any of it is used (a wrong-length unigram_counts would
+// otherwise write out of bounds). Errors name the file and the field.
+void check_resume_state(const nlohmann::json& st, const std::string& file, const PretrainOptions& o) {
+  const io::JsonFields f(st, file);
+  f.string("fingerprint");
+  const int64_t step = f.integer("step", 0, INT64_MAX);
+  if (step > o.steps)
+    throw UsageError(file + ": the checkpoint is at step " + std::to_string(step) + ", past --steps " +
+                     std::to_string(o.steps) + "; resume with --steps " + std::to_string(step) + " or more");
+  f.integers("unigram_counts", static_cast<size_t>(o.config.vocab_size), 0, INT64_MAX);
+  const io::JsonFields sampler = f.object("sampler");
+  sampler.string("fingerprint");
+  for (const char* key : {"samples", "block", "position"}) sampler.unsigned_integer(key);
+  const io::JsonFields cursor = sampler.object("cursor");
+  for (const char* key : {"epoch", "file", "record", "offset", "rng_counter"}) cursor.unsigned_integer(key);
+}
+
 // The lead rank's part of --resume: finds and checks the checkpoint, loads the
 // weights and Adam moments, and returns its training state (also as text, for
 // the other ranks).
@@ -66,6 +86,7 @@ nlohmann::json read_resume_state(const PretrainOptions& o, Bert& model, AdamW& o
   io::CheckpointData ck = io::read_checkpoint(dir, true);
   if (ck.trainer_state.is_null()) throw Error(dir + ": checkpoint has no training state to resume from");
   const auto& st = ck.trainer_state;
+  check_resume_state(st, dir + "/trainer_state.json", o);
   if (st.value("fingerprint", std::string()) != fingerprint(o))
     throw Error(dir + ": checkpoint was written with different settings (k, max-len, batch, grad-accum, seed, "
                       "mlm-probability or model config); resume with the same ones");
@@ -142,6 +163,7 @@ PretrainResult pretrain(const PretrainOptions& o, const PretrainCallbacks& cb_al
     io::CheckpointData ck = io::read_checkpoint(o.init, false);
     if (BertConfig::from_json(ck.config, o.init + "/config.json").to_json() != o.config.to_json())
       throw UsageError("pretrain: --init " + o.init + ": its config.json is not the model config of this run");
+    check_weights_match_config(ck.weights, o.config, o.init + "/config.json", o.init + "/model.safetensors");
     // A model without the masked-LM head (a fine-tuned one) gets a new head.
     model.load_weights(ck.weights, o.init + "/model.safetensors", {"cls.predictions."});
     say("initialised from " + o.init);
@@ -210,7 +232,11 @@ PretrainResult pretrain(const PretrainOptions& o, const PretrainCallbacks& cb_al
     std::string line, kept;
     while (std::getline(old, line)) {
       nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
-      if (j.is_discarded() || !j.contains("step") || j["step"].get<int64_t>() > step) continue;
+      // A line that is not one of ours (torn, edited) is dropped rather than trusted.
+      if (j.is_discarded() || !j.is_object() || !j.contains("step") || !j["step"].is_number_integer() ||
+          j["step"].get<int64_t>() > step || (j.contains("loss") && !j["loss"].is_number()) ||
+          (j.contains("eval_loss") && !j["eval_loss"].is_number()))
+        continue;
       kept += line + "\n";
       if (j.contains("loss")) curves.step.push_back(j["step"].get<double>()), curves.loss.push_back(j["loss"].get<double>());
       if (j.contains("eval_loss"))
