@@ -29,8 +29,8 @@
 #   --tasks "a b"        a subset of the GUE tasks (default: every task folder in DATA/gue)
 #   --seeds "42 43"      the seeds of every task (default: 42 43 44 for a task with under
 #                        10,000 training rows, 42 otherwise)
-#   --lrs-pretrained "A B"  learning rates tried for the pretrained arm (default 3e-5 1e-4 3e-4)
-#   --lrs-random "A B"   learning rates tried for the random-init arm (default 3e-5 1e-4 3e-4)
+#   --lrs-pretrained "A B"  learning rates tried for the pretrained arm (default 3e-5 1e-4 3e-4 1e-3)
+#   --lrs-random "A B"   learning rates tried for the random-init arm (default 3e-5 1e-4 3e-4 1e-3)
 #   --tune-task TASK     the task the rates are chosen on, by dev MCC (default prom_core_tata when it
 #                        is among the tasks, else the cheapest task)
 #   --data DIR           the folder holding gue/ (default ../shared/data)
@@ -57,7 +57,7 @@ script_name=learning_table.sh
 source "$here/scripts/table_lib.sh"  # timed, mmss, tsv_col, cpu_model
 cd "$here"
 pretrained=pretrained/dnabert6-tiny-chrx pretrain_log="" threads=2 njobs=1 tasks="" seeds="" data=../shared/data
-protocol_lr=3e-5 lrs_pretrained="3e-5 1e-4 3e-4" lrs_random="3e-5 1e-4 3e-4" tune_task=""
+protocol_lr=3e-5 lrs_pretrained="3e-5 1e-4 3e-4 1e-3" lrs_random="3e-5 1e-4 3e-4 1e-3" tune_task=""
 dnabert=build/dnabert out=out/learning_table results=bench/learning report=bench/LEARNING.md report_only=0
 die() { echo "$script_name: error: $*" >&2; exit 2; }
 while [ $# -gt 0 ]; do
