@@ -27,6 +27,17 @@ void register_commands(CLI::App& app) {
   }
 }
 
+void add_output_dir_options(CLI::App* command, std::string& out, bool& overwrite) {
+  const std::string name = command->get_name();
+  command->add_option("--out", out, "Output directory: created, or written into if " + name +
+                                        " wrote it before (anything else needs --overwrite)")
+      ->required();
+  command->add_flag("--overwrite", overwrite,
+                    "Write into --out even if it is a file or a directory that " + name +
+                        " did not write (files of the same names are replaced, others kept; never a directory that "
+                        "holds an input)");
+}
+
 int run_selected(CLI::App& app) {
   for (CLI::App* sub : app.get_subcommands()) {
     auto it = runners().find(sub);

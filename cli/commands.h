@@ -3,6 +3,7 @@
 #pragma once
 #include <CLI/CLI.hpp>
 #include <functional>
+#include <string>
 
 namespace dnabert::cli {
 
@@ -14,5 +15,9 @@ struct Registration {
 
 void register_commands(CLI::App& app);
 int run_selected(CLI::App& app);
+
+// --out (required) and --overwrite of a command that writes files into an
+// output directory (io/output_dir.h has the rules).
+void add_output_dir_options(CLI::App* command, std::string& out, bool& overwrite);
 
 }  // namespace dnabert::cli

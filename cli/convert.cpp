@@ -23,6 +23,7 @@
 #include "cli/commands.h"
 #include "engine/error.h"
 #include "io/checkpoint.h"
+#include "io/output_dir.h"
 #include "io/torch_checkpoint.h"
 #include "models/config.h"
 #include "models/loading.h"
@@ -36,6 +37,7 @@ using io::NamedTensor;
 
 struct ConvertArgs {
   std::string input, out;
+  bool overwrite = false;
 };
 
 enum class Group { Encoder, MaskedLM, Pooler, Classifier };
@@ -190,10 +192,9 @@ std::string read_bytes(const std::string& path) {
 }
 
 int run(const ConvertArgs& a) {
+  const io::OutputDir out_dir(a.out, "convert", a.overwrite, {a.input});
   const std::string config_path = a.input + "/config.json", vocab_path = a.input + "/vocab.txt";
   std::error_code ec;
-  if (fs::exists(a.out, ec) && fs::equivalent(a.input, a.out, ec))
-    throw UsageError("--out must differ from --input (the output directory is replaced)");
   models::BertConfig config = models::BertConfig::load(config_path);
 
   if (!fs::exists(vocab_path, ec))
@@ -223,6 +224,7 @@ int run(const ConvertArgs& a) {
   out.config = config.to_json();
   out.weights = c.weights;
   out.vocab_text = vocab_text;
+  out.extra_files = {{io::kOutputMarker, out_dir.marker_text()}};
   io::write_checkpoint(a.out, out);
 
   int64_t params = 0;
@@ -252,7 +254,12 @@ Registration reg([](CLI::App& app) {
   s->add_option("--input", a->input, "HF checkpoint directory (config.json, pytorch_model.bin or model.safetensors, "
                                      "vocab.txt)")
       ->required()->check(CLI::ExistingDirectory);
-  s->add_option("--out", a->out, "Output model directory (replaced if it exists)")->required();
+  s->add_option("--out", a->out, "Output model directory: created, or replaced if an earlier convert wrote it "
+                                 "(anything else needs --overwrite)")
+      ->required();
+  s->add_flag("--overwrite", a->overwrite,
+              "Replace --out even if it is a file or a directory that convert did not write (never one that holds "
+              "--input)");
   return std::function<int()>([a] { return run(*a); });
 });
 

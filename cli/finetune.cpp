@@ -2,18 +2,30 @@
 #include <cmath>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <set>
 
 #include "cli/commands.h"
 #include "cli/progress.h"
 #include "engine/distributed.h"
+#include "io/dataset.h"
+#include "io/output_dir.h"
 #include "models/finetune.h"
 #include "models/gue_protocol.h"
 
 namespace dnabert::cli {
 namespace {
 
-int run(const models::FinetuneOptions& o) {
+int run(const models::FinetuneOptions& o, bool overwrite) {
+  // Only the lead rank writes, so only it claims --out; its refusal ends every rank (engine::dist::run_job).
+  std::optional<io::OutputDir> out_dir;
+  if (engine::dist::is_lead()) {
+    std::vector<std::string> inputs = {o.init};
+    for (const std::string* spec : {&o.train, &o.dev, &o.test})
+      for (const std::string& file : io::dataset_files(*spec)) inputs.push_back(file);
+    out_dir.emplace(o.out, "finetune", overwrite, inputs);
+    out_dir->create();
+  }
   std::unique_ptr<ProgressBar> bar;
   models::FinetuneCallbacks cb;
   cb.on_message = [&](const std::string& m) {
@@ -66,6 +78,7 @@ int run(const models::FinetuneOptions& o) {
 Registration reg([](CLI::App& app) {
   auto o = std::make_shared<models::FinetuneOptions>();
   auto protocol = std::make_shared<std::string>(), gue_task = std::make_shared<std::string>();
+  auto overwrite = std::make_shared<bool>(false);
   auto* s = app.add_subcommand("finetune", "Fine-tune a pretrained model: classification (single or pair inputs), regression or multi-label");
   s->add_option("--init", o->init, "Pretrained model directory")->required()->check(CLI::ExistingDirectory);
   s->add_flag("--random-init", o->random_init,
@@ -74,7 +87,7 @@ Registration reg([](CLI::App& app) {
       ->required();
   s->add_option("--dev", o->dev, "Dev data (model selection), same formats")->required();
   s->add_option("--test", o->test, "Test data, evaluated once with the best checkpoint");
-  s->add_option("--out", o->out, "Output directory")->required();
+  add_output_dir_options(s, o->out, *overwrite);
   s->add_option("--protocol", *protocol,
                 "gue: the GUE benchmark's fine-tuning protocol: --lr 3e-5 --batch 32 --warmup-steps 50 --eval-steps "
                 "200 --metric mcc and the epochs of DNABERT-2's run_dnabert1.sh for the task family (prom_core_all, "
@@ -116,7 +129,7 @@ Registration reg([](CLI::App& app) {
   s->add_option("--shards", o->shards, "Micro-batches per batch, gradients summed in a fixed order; under mpirun a "
                                        "multiple of the ranks (default: the number of ranks)")
       ->check(CLI::NonNegativeNumber);
-  return std::function<int()>([o, s, protocol, gue_task] {
+  return std::function<int()>([o, s, protocol, gue_task, overwrite] {
     return engine::dist::run_job([&] {
       // The flags given on the command line keep their values under --protocol.
       std::set<std::string> given;
@@ -124,7 +137,7 @@ Registration reg([](CLI::App& app) {
         if (s->count(std::string("--") + flag) > 0) given.insert(flag);
       const std::string summary = models::apply_protocol(*o, *protocol, *gue_task, given);
       if (!summary.empty() && engine::dist::is_lead()) std::fprintf(stderr, "%s\n", summary.c_str());
-      return run(*o);
+      return run(*o, *overwrite);
     });
   });
 });

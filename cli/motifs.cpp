@@ -1,7 +1,6 @@
 // dnabert motifs: DNABERT-viz motif discovery from attention scores
 // (models/motifs.h has the algorithm), with offline logos and a MEME file.
 #include <cstdio>
-#include <filesystem>
 #include <memory>
 
 #include "cli/commands.h"
@@ -10,6 +9,7 @@
 #include "io/dataset.h"
 #include "io/logo.h"
 #include "io/npy.h"
+#include "io/output_dir.h"
 #include "models/interpret.h"
 #include "models/motifs.h"
 
@@ -18,6 +18,7 @@ namespace {
 
 struct MotifsArgs {
   std::string input, atten, out, positive = "1";
+  bool overwrite = false;
   models::MotifOptions options;
 };
 
@@ -28,6 +29,7 @@ std::string format_p(double p) {
 }
 
 int run(const MotifsArgs& a) {
+  io::OutputDir out_dir(a.out, "motifs", a.overwrite, {a.input, a.atten});
   const io::LabelledDataset data = io::read_table(a.input);
   const auto positive = data.label_map.find(a.positive);
   if (!positive) throw UsageError("--positive '" + a.positive + "' is not a label of " + a.input);
@@ -63,7 +65,7 @@ int run(const MotifsArgs& a) {
   std::fprintf(stderr, "motifs: %zu positive and %zu other sequences\n", pos.size(), neg.size());
 
   const models::MotifReport r = models::find_motifs(pos, neg, scores, a.options);
-  std::filesystem::create_directories(a.out);
+  out_dir.create();
   const std::string dir = a.out + "/";
   std::string summary = "motif\tinstances\tpositive_seqs\tall_seqs\tp\tp_adjusted\n";
   for (const models::Motif& m : r.motifs) {
@@ -99,7 +101,7 @@ Registration reg([](CLI::App& app) {
       ->required();
   s->add_option("--atten", a->atten, "Scores from `dnabert attention` on the same file: float32 [N, L] .npy")
       ->required()->check(CLI::ExistingFile);
-  s->add_option("--out", a->out, "Output directory")->required();
+  add_output_dir_options(s, a->out, a->overwrite);
   s->add_option("--positive", a->positive, "Label of the positive sequences")->capture_default_str();
   s->add_option("--window", a->options.window, "Width of the final motif windows")
       ->check(CLI::PositiveNumber)->capture_default_str();

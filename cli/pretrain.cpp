@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <set>
 
 #include "cli/commands.h"
@@ -9,6 +10,7 @@
 #include "engine/distributed.h"
 #include "engine/error.h"
 #include "engine/profile.h"
+#include "io/output_dir.h"
 #include "models/masking.h"
 #include "models/pretrain.h"
 #include "models/recipes.h"
@@ -21,6 +23,7 @@ struct PretrainArgs {
   std::string config = "tiny";
   double mask_rate = -1;
   std::string recipe;
+  bool overwrite = false;
   std::set<std::string> given;  // the flags given on the command line
 };
 
@@ -47,6 +50,17 @@ int run(PretrainArgs& a) {
   if (a.mask_rate >= 0) {
     if (!(a.mask_rate > 0 && a.mask_rate < 1)) throw UsageError("--mask-rate must be in (0, 1)");
     o.mlm_probability = models::mlm_probability_for_mask_rate(a.mask_rate, o.k);
+  }
+  // Only the lead rank writes, so only it claims --out; its refusal ends every
+  // rank (engine::dist::run_job). --resume is no input here: it reads what
+  // pretrain wrote into its own --out.
+  std::optional<io::OutputDir> out_dir;
+  if (engine::dist::is_lead()) {
+    std::vector<std::string> inputs = o.fasta;
+    inputs.push_back(o.init);
+    inputs.push_back(a.config);
+    out_dir.emplace(o.out, "pretrain", a.overwrite, inputs);
+    out_dir->create();
   }
   std::unique_ptr<ProgressBar> bar;
   models::PretrainCallbacks cb;
@@ -119,7 +133,7 @@ Registration reg([](CLI::App& app) {
   s->add_option("--lr", o.lr, "Peak learning rate (AdamW)")->check(CLI::PositiveNumber)->capture_default_str();
   s->add_option("--warmup", o.warmup, "Linear warm-up steps, then linear decay to 0")->check(CLI::NonNegativeNumber)->capture_default_str();
   s->add_option("--seed", o.seed, "Seed of sampling, masking, dropout and initialisation")->capture_default_str();
-  s->add_option("--out", o.out, "Output directory")->required();
+  add_output_dir_options(s, o.out, a->overwrite);
   s->add_option("--resume", o.resume, "Resume from a checkpoint directory (or the latest one under a directory)");
   s->add_option("--eval-every", o.eval_every, "Evaluate on held-out data every M steps (0 = at the end)")->capture_default_str();
   s->add_option("--eval-batches", o.eval_batches, "Held-out batches per evaluation")->capture_default_str();

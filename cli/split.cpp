@@ -9,6 +9,7 @@
 #include "cli/commands.h"
 #include "engine/error.h"
 #include "io/dataset.h"
+#include "io/output_dir.h"
 #include "io/split.h"
 
 namespace dnabert::cli {
@@ -18,6 +19,7 @@ struct SplitArgs {
   std::vector<std::string> pos, neg;
   std::string input, out, fractions = "0.8,0.1,0.1";
   uint64_t seed = 42;
+  bool overwrite = false;
 };
 
 int run(const SplitArgs& a) {
@@ -25,11 +27,16 @@ int run(const SplitArgs& a) {
     throw UsageError("split: give either --input TABLE or --pos and --neg FASTA files");
   if (a.input.empty() && (a.pos.empty() || a.neg.empty())) throw UsageError("split: --pos and --neg go together");
   const io::SplitFractions fractions = io::parse_fractions(a.fractions);
+  std::vector<std::string> inputs = {a.input};
+  inputs.insert(inputs.end(), a.pos.begin(), a.pos.end());
+  inputs.insert(inputs.end(), a.neg.begin(), a.neg.end());
+  io::OutputDir out_dir(a.out, "split", a.overwrite, inputs);
   std::vector<std::string> specs;
   if (!a.input.empty()) specs.push_back(a.input);
   for (const auto& f : a.pos) specs.push_back(f + ":1");
   for (const auto& f : a.neg) specs.push_back(f + ":0");
   const io::LabelledDataset d = io::read_dataset(specs);
+  out_dir.create();
   const auto parts = io::write_split(d, a.out, fractions, a.seed);
 
   // Per split and class counts, and exact sequences that occur in more than one
@@ -59,7 +66,7 @@ Registration reg([](CLI::App& app) {
   auto* in = s->add_option("--input", a->input, "A labelled table: GUE CSV or DNABERT TSV")->check(CLI::ExistingFile);
   s->add_option("--pos", a->pos, "Positive FASTA file(s), plain or .gz: label 1")->check(CLI::ExistingFile)->excludes(in);
   s->add_option("--neg", a->neg, "Negative FASTA file(s), plain or .gz: label 0")->check(CLI::ExistingFile)->excludes(in);
-  s->add_option("--out", a->out, "Output directory")->required();
+  add_output_dir_options(s, a->out, a->overwrite);
   s->add_option("--fractions", a->fractions, "train,dev,test fractions, each > 0, summing to 1")->capture_default_str();
   s->add_option("--seed", a->seed, "Seed of the shuffle")->capture_default_str();
   return std::function<int()>([a] { return run(*a); });

@@ -43,7 +43,8 @@ class AtomicFile {
 
 // A directory written atomically: fill temp_path() (e.g. with write_file_atomic
 // on file(name)), then commit(). If `path` already exists it is moved aside to
-// `path.old.<pid>` for the moment of the rename and deleted afterwards.
+// `path.old.<pid>` for the moment of the rename and deleted afterwards; the
+// caller decides whether it may be replaced (a command's --out: io/output_dir.h).
 // Destroying an uncommitted AtomicDir deletes the temporary directory.
 class AtomicDir {
  public:

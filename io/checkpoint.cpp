@@ -102,6 +102,7 @@ void write_checkpoint(const std::string& dir, const CheckpointData& data) {
   write_file_atomic(out.file(kVocab), data.vocab_text);
   if (!data.optimizer.empty()) write_safetensors(out.file(kOptimizer), data.optimizer, {{"format", "pt"}});
   if (!data.trainer_state.is_null()) write_json(out.file(kTrainerState), data.trainer_state);
+  for (const auto& [name, bytes] : data.extra_files) write_file_atomic(out.file(name), bytes);
   out.commit();
 }
 

@@ -25,11 +25,15 @@ struct CheckpointData {
   std::string vocab_text;
   std::vector<NamedTensor> optimizer;  // empty: no optimizer.safetensors
   nlohmann::json trainer_state;        // null: no trainer_state.json
+  // More files written into the directory with the rest (name, bytes), e.g.
+  // the output marker of io/output_dir.h. read_checkpoint ignores them.
+  std::vector<std::pair<std::string, std::string>> extra_files;
 
   bool has_training_state() const { return !optimizer.empty() || !trainer_state.is_null(); }
 };
 
-// Writes DIR atomically (temp dir + rename), replacing any existing DIR.
+// Writes DIR atomically (temp dir + rename), replacing any existing DIR. The
+// caller decides whether DIR may be replaced (a command's --out: io/output_dir.h).
 void write_checkpoint(const std::string& dir, const CheckpointData& data);
 
 // Writes ROOT/checkpoint-<step> (creating ROOT if needed), then deletes the

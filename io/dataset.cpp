@@ -460,4 +460,15 @@ LabelledDataset read_dataset(const std::vector<std::string>& inputs, const Datas
   return read_labelled_fasta(files, options);
 }
 
+std::vector<std::string> dataset_files(const std::string& spec) {
+  std::vector<std::string> files;
+  std::istringstream in(spec);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    const size_t colon = item.rfind(':');
+    files.push_back(file_exists(item) || colon == std::string::npos ? item : item.substr(0, colon));
+  }
+  return files;
+}
+
 }  // namespace dnabert::io

@@ -111,4 +111,9 @@ LabelledDataset read_labelled_fasta(const std::vector<LabelledFasta>& files, con
 // Front door for the CLI: one table path, or one or more "FASTA:LABEL" specs.
 LabelledDataset read_dataset(const std::vector<std::string>& inputs, const DatasetOptions& options = {});
 
+// The files that a comma-separated dataset argument names (as finetune's
+// --train "pos.fa:1,neg.fa:0"): a table's path as it is, a FASTA spec's path
+// without its label.
+std::vector<std::string> dataset_files(const std::string& spec);
+
 }  // namespace dnabert::io
