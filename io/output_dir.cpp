@@ -28,22 +28,26 @@ namespace {
 struct WrittenNames {
   const char* command;
   bool replaces_whole;  // the directory is replaced as a whole (AtomicDir), not written into
+  // Whether the names alone identify an unmarked directory as this command's.
+  // Not for convert and split: any HF model folder holds config.json and
+  // model.safetensors, any dataset folder train.csv, and those are the user's.
+  bool names_identify;
   std::vector<const char*> names;
 };
 
 const std::vector<WrittenNames>& written_names() {
   static const std::vector<WrittenNames> table = {
       // io/checkpoint.cpp write_checkpoint
-      {"convert", true,
+      {"convert", true, false,
        {"config.json", "model.safetensors", "vocab.txt", "optimizer.safetensors", "trainer_state.json"}},
       // models/pretrain.cpp: numbered checkpoints, the final model, the log and the loss curve
-      {"pretrain", false, {"checkpoint-#", "model", "log.jsonl", "loss.svg"}},
+      {"pretrain", false, true, {"checkpoint-#", "model", "log.jsonl", "loss.svg"}},
       // models/finetune.cpp: the best checkpoint, the log and the results
-      {"finetune", false, {"best", "log.jsonl", "eval_results.json", "eval_results.tsv", "confusion_matrix.txt"}},
+      {"finetune", false, true, {"best", "log.jsonl", "eval_results.json", "eval_results.tsv", "confusion_matrix.txt"}},
       // cli/motifs.cpp
-      {"motifs", false, {"motif_*.txt", "motif_*_logo.svg", "motifs.tsv", "motifs.meme", "candidates.tsv"}},
+      {"motifs", false, true, {"motif_*.txt", "motif_*_logo.svg", "motifs.tsv", "motifs.meme", "candidates.tsv"}},
       // io/split.cpp write_split
-      {"split", false, {"train.csv", "dev.csv", "test.csv"}},
+      {"split", false, false, {"train.csv", "dev.csv", "test.csv"}},
   };
   return table;
 }
@@ -184,10 +188,15 @@ void check_output_dir(const std::string& out_arg, const std::string& command, bo
     // Writing into the directory leaves files of other origins alone.
     if (!replaces) return;
   }
+  const bool marked = std::find(entries.begin(), entries.end(), kOutputMarker) != entries.end();
   std::vector<std::string> foreign;
   for (const std::string& e : entries)
     if (!written_by(w, e)) foreign.push_back(e);
-  if (foreign.empty()) return;
+  if (foreign.empty()) {
+    if (marked || !w || w->names_identify) return;
+    throw UsageError(what + ": a non-empty directory without dnabert's " + kOutputMarker + " marker, so not one that " +
+                     "dnabert " + command + " wrote; " + consent);
+  }
   constexpr size_t kShown = 3;
   const auto shown_end = foreign.begin() + static_cast<ptrdiff_t>(std::min(foreign.size(), kShown));
   std::string holds = join(std::vector<std::string>(foreign.begin(), shown_end), ", ");

@@ -6,7 +6,9 @@
 //    before. Such a directory holds the marker file .dnabert-output, which
 //    lists the commands that wrote into it, one per line. A directory from a
 //    version before the marker qualifies when every entry has a name that the
-//    command writes. A command that replaces the whole directory (convert)
+//    command writes, and those names are its own (pretrain, finetune, motifs;
+//    not convert's config.json or split's train.csv, which a user's model or
+//    dataset folder holds too). A command that replaces the whole directory (convert)
 //    also needs every entry to be one of its names, whatever the marker says.
 //    Anything else, such as a file, another command's directory or a folder of
 //    unrelated files, needs --overwrite. A --out that is or contains an input

@@ -248,7 +248,7 @@ TEST_CASE("BertConfig reads and writes HF config.json") {
   CHECK_THROWS_WITH_AS(models::BertConfig::from_json(nlohmann::json{{"hidden_size", 30}, {"num_attention_heads", 4}}, "c.json"),
                        "c.json: hidden_size 30 is not divisible by num_attention_heads 4", Error);
   CHECK_THROWS_WITH_AS(models::BertConfig::from_json(nlohmann::json{{"hidden_size", "big"}}, "c.json"),
-                       "c.json: field 'hidden_size' has the wrong type (\"big\")", Error);
+                       "c.json: field 'hidden_size': expected an integer in 1..2147483647, got \"big\"", Error);
   CHECK_THROWS_WITH_AS(models::BertConfig::from_json(nlohmann::json{{"hidden_act", "relu"}}, "c.json"),
                        "c.json: hidden_act 'relu' is not supported (only the exact \"gelu\" of BERT)", Error);
   CHECK_THROWS_WITH_AS(models::BertConfig::preset("huge", 69), doctest::Contains("unknown model preset 'huge'"),

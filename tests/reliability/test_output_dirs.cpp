@@ -184,11 +184,17 @@ TEST_CASE("convert re-runs into its own output; a file added there by the user b
     INFO(r.output);
     CHECK(r.status == 0);
   }
-  // A model directory from a version before the marker: every name is one convert writes.
+  // Without the marker, the same files are what any HF model folder holds: the user's, refused.
   fs::remove(out + "/" + io::kOutputMarker);
+  const auto unmarked = snapshot(dir);
   const CliRun legacy = run_cli("convert --input " + in + " --out " + out);
   INFO(legacy.output);
-  CHECK(legacy.status == 0);
+  CHECK(legacy.status == 2);
+  CHECK(has(legacy.output, "without dnabert's .dnabert-output marker"));
+  CHECK(snapshot(dir) == unmarked);
+  const CliRun forced = run_cli("convert --input " + in + " --out " + out + " --overwrite");
+  INFO(forced.output);
+  CHECK(forced.status == 0);
   CHECK(slurp(out + "/" + io::kOutputMarker) == "convert\n");
   // convert replaces the whole directory, so a file it did not write there stops it.
   spit(out + "/README.md", "my notes on this model\n");
@@ -342,7 +348,9 @@ TEST_CASE("check_output_dir knows each command's names, and leftovers of a crash
   CHECK_NOTHROW(io::check_output_dir(folder("ft", {"best/", "log.jsonl", "eval_results.json", "eval_results.tsv",
                                                    "confusion_matrix.txt"}),
                                      "finetune", false, {}));
-  CHECK_NOTHROW(io::check_output_dir(folder("split", {"train.csv", "dev.csv", "test.csv"}), "split", false, {}));
+  // A dataset folder without the marker is the user's, though split writes the same names.
+  CHECK_THROWS_AS(io::check_output_dir(folder("split", {"train.csv", "dev.csv", "test.csv"}), "split", false, {}),
+                  UsageError);
   // The marker of another command, and a missing --out (nothing to lose).
   const std::string marked = folder("marked", {".dnabert-output", "log.jsonl"});
   spit(marked + "/" + io::kOutputMarker, "finetune\n");
