@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -12,6 +14,7 @@
 #include "io/batcher.h"
 #include "io/checkpoint.h"
 #include "models/bert.h"
+#include "models/divergence.h"
 #include "models/loading.h"
 #include "models/optimizer.h"
 #include "ops/ops.h"
@@ -99,6 +102,34 @@ Targets make_targets(Task task, const io::LabelledDataset& d, const std::string&
       }
   }
   return t;
+}
+
+// A class with a handful of examples is most often a stray value in the label
+// column ("abc" among 0/1), which would silently add an output; a class that
+// dev lacks cannot be measured there. Both are warned of, naming the examples.
+void warn_rare_classes(const io::LabelledDataset& train, const io::LabelledDataset& dev, const std::string& train_file,
+                       const std::string& dev_file, const std::function<void(const std::string&)>& say) {
+  const size_t classes = train.label_map.size(), n = train.size();
+  std::vector<std::vector<size_t>> examples(classes);
+  std::vector<size_t> in_dev(classes, 0);
+  for (size_t i = 0; i < n; ++i) examples[static_cast<size_t>(train.labels[i])].push_back(i + 1);
+  for (int32_t l : dev.labels) ++in_dev[static_cast<size_t>(l)];
+  constexpr size_t kFew = 5, kShown = 5;
+  for (size_t c = 0; c < classes; ++c) {
+    const std::vector<size_t>& rows = examples[c];
+    const std::string name = "'" + train.label_map.name(static_cast<int32_t>(c)) + "'";
+    if (rows.size() < kFew || rows.size() * 100 < n) {
+      std::string list;
+      for (size_t j = 0; j < std::min(rows.size(), kShown); ++j) list += (j ? ", " : "") + std::to_string(rows[j]);
+      if (rows.size() > kShown) list += ", ...";
+      say("warning: " + train_file + ": class " + name + " has only " + std::to_string(rows.size()) + " of " +
+          std::to_string(n) + " examples (example" + (rows.size() > 1 ? "s " : " ") + list +
+          "); a stray value in the label column adds a class of its own");
+    }
+    if (in_dev[c] == 0)
+      say("warning: " + dev_file + ": class " + name + " of the training set never occurs here, so dev scores cannot "
+          "reflect it");
+  }
 }
 
 // Model outputs [N, outputs] for every example, in dataset order: class
@@ -231,6 +262,7 @@ FinetuneResult finetune(const FinetuneOptions& o, const FinetuneCallbacks& cb_al
   const Targets train_t = make_targets(task, train, o.train, label_names), dev_t = make_targets(task, dev, o.dev, label_names);
   Targets test_t;
   if (test) test_t = make_targets(task, *test, o.test, label_names);
+  if (task == Task::Classification) warn_rare_classes(train, dev, o.train, o.dev, say);
   const int C = train_t.outputs;
   if (task == Task::Classification && C < 2)
     throw Error(o.train + ": fine-tuning needs at least two classes, found " + std::to_string(C));
@@ -412,6 +444,14 @@ FinetuneResult finetune(const FinetuneOptions& o, const FinetuneCallbacks& cb_al
     }
     return false;
   };
+  DivergenceGuard divergence("finetune", [&] {
+    char lr[32];
+    std::snprintf(lr, sizeof lr, "%g", o.lr);
+    const bool kept = fs::exists(best_dir + "/model.safetensors");
+    return "lower --lr (now " + std::string(lr) + ")" +
+           (task == Task::Regression ? " or rescale the labels (regression targets far from 1 make huge losses)" : "") +
+           (kept ? "; the best checkpoint so far, " + best_dir + ", is kept" : "; no model is written");
+  });
   double eval_loss_sum = 0;  // training loss since the previous evaluation
   int64_t eval_loss_n = 0;
   bool stop = false;
@@ -431,6 +471,9 @@ FinetuneResult finetune(const FinetuneOptions& o, const FinetuneCallbacks& cb_al
       }
       gradient.finish();
       engine::dist::allreduce_sum(losses.data(), shards);
+      double batch_loss = 0;
+      for (double l : losses) batch_loss += l;
+      divergence.check(step + 1, batch_loss);  // before the update it would apply
       last_lr = opt.step().lr;
       for (size_t j = 0; j < frozen.size(); ++j) params[frozen[j]].copy_from(frozen_values[j]);
       ++step;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 
@@ -15,6 +16,7 @@
 #include "io/plot.h"
 #include "io/sampler.h"
 #include "models/bert.h"
+#include "models/divergence.h"
 #include "models/init_schemes.h"
 #include "models/loading.h"
 #include "models/masking.h"
@@ -275,6 +277,13 @@ PretrainResult pretrain(const PretrainOptions& o, const PretrainCallbacks& cb_al
     say("saved " + dir);
   };
 
+  DivergenceGuard divergence("pretrain", [&] {
+    char lr[32];
+    std::snprintf(lr, sizeof lr, "%g", o.lr);
+    const std::string kept = io::latest_checkpoint(o.out);
+    return "no model is written for this run. Lower --lr (now " + std::string(lr) + ") or lengthen --warmup (now " +
+           std::to_string(o.warmup) + ")" + (kept.empty() ? "" : "; the checkpoints written so far are kept, the last " + kept);
+  });
   const auto run_start = Clock::now();
   say("model: " + std::to_string(params.numel()) + " parameters; training steps " + std::to_string(step) + " -> " +
       std::to_string(o.steps));
@@ -320,10 +329,11 @@ PretrainResult pretrain(const PretrainOptions& o, const PretrainCallbacks& cb_al
     }
     gradient.finish();
     engine::dist::allreduce_sum(totals.data(), static_cast<int64_t>(totals.size()));
-    const StepStats st = opt.step(1.0 / o.grad_accum);  // warm-up/decay schedule, clipping, AdamW
-    StepReport rep;
     double loss_sum = 0;
     for (int micro = 0; micro < o.grad_accum; ++micro) loss_sum += totals[static_cast<size_t>(micro)];
+    divergence.check(step + 1, loss_sum / o.grad_accum);  // before the update it would apply
+    const StepStats st = opt.step(1.0 / o.grad_accum);  // warm-up/decay schedule, clipping, AdamW
+    StepReport rep;
     rep.tokens = static_cast<int64_t>(totals[totals.size() - 2]);
     rep.masked = static_cast<int64_t>(totals[totals.size() - 1]);
     rep.grad_norm = st.grad_norm;
