@@ -30,14 +30,13 @@ std::string stem_of(const std::string& path) {
 }
 
 int run(const AttentionArgs& a) {
-  if (a.input == "-") throw UsageError("--input must be a file: it is read twice (lengths first, then scores)");
+  require_regular_file("--input", a.input, "attention reads it twice (lengths first, then scores)");
   models::LoadedModel lm = models::load_model(a.model, models::Heads::None);
   const models::BertConfig& cfg = lm.model->config();
   const models::AttentionSpec spec =
       models::parse_attention_spec(a.layers, a.heads, cfg.num_hidden_layers, cfg.num_attention_heads);
   const int T = a.max_len > 0 ? a.max_len : cfg.max_position_embeddings;
-  if (T < 3 || T > cfg.max_position_embeddings)
-    throw UsageError("--max-len must be in 3.." + std::to_string(cfg.max_position_embeddings));
+  check_max_len(T, 3, cfg.max_position_embeddings, a.model);
   tokenizer::TokenizerOptions topt;
   topt.max_len = static_cast<size_t>(T);
   tokenizer::KmerTokenizer tok(lm.vocab, topt);
@@ -120,9 +119,10 @@ Registration reg([](CLI::App& app) {
                                        "(default: the last layer)");
   s->add_option("--heads", a->heads, "Comma-separated heads to sum, 0-based (default: all)");
   s->add_option("--plot", a->plot, "Heatmap SVGs for the first N sequences, next to --out (OUT_<i>.svg)")
-      ->check(CLI::NonNegativeNumber)->capture_default_str();
-  s->add_option("--batch", a->batch, "Sequences per batch")->check(CLI::PositiveNumber)->capture_default_str();
-  s->add_option("--max-len", a->max_len, "Tokens per sequence (longer ones are truncated; default: the model's)");
+      ->check(integer_in<int>(0))->capture_default_str();
+  s->add_option("--batch", a->batch, "Sequences per batch")->check(integer_in<int>(1))->capture_default_str();
+  s->add_option("--max-len", a->max_len, "Tokens per sequence (longer ones are truncated; default: the model's)")
+      ->check(integer_in<int>(3));
   return std::function<int()>([a] { return run(*a); });
 });
 

@@ -32,8 +32,7 @@ int run(const EmbedArgs& a) {
     throw UsageError("--layer " + std::to_string(a.layer) + " is outside 0.." + std::to_string(L) +
                      " (0 = embeddings, " + std::to_string(L) + " = last layer, negative counts from the end)");
   const int T = a.max_len > 0 ? a.max_len : cfg.max_position_embeddings;
-  if (T < 3 || T > cfg.max_position_embeddings)
-    throw UsageError("--max-len must be in 3.." + std::to_string(cfg.max_position_embeddings));
+  check_max_len(T, 3, cfg.max_position_embeddings, a.model);
   tokenizer::TokenizerOptions topt;
   topt.max_len = static_cast<size_t>(T);
   tokenizer::KmerTokenizer tok(lm.vocab, topt);
@@ -117,10 +116,11 @@ Registration reg([](CLI::App& app) {
                                          "none: every token [N, T, H], zero-padded")
       ->check(CLI::IsMember({"cls", "mean", "none"}))->capture_default_str();
   s->add_option("--layer", a->layer, "Layer to read: 0 = embeddings, L = last (default), negative counts from the end")
-      ->capture_default_str();
+      ->check(integer_in<int>(std::numeric_limits<int>::min() + 1))->capture_default_str();
   s->add_flag("--normalize", a->normalize, "L2-normalise each pooled vector");
-  s->add_option("--batch", a->batch, "Sequences per batch")->check(CLI::PositiveNumber)->capture_default_str();
-  s->add_option("--max-len", a->max_len, "Tokens per sequence (longer ones are truncated; default: the model's)");
+  s->add_option("--batch", a->batch, "Sequences per batch")->check(integer_in<int>(1))->capture_default_str();
+  s->add_option("--max-len", a->max_len, "Tokens per sequence (longer ones are truncated; default: the model's)")
+      ->check(integer_in<int>(3));
   s->add_option("--out", a->out, "Output .npy file")->required();
   return std::function<int()>([a] { return run(*a); });
 });

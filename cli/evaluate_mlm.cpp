@@ -23,6 +23,8 @@ struct EvalArgs {
 };
 
 int run(EvalArgs& a) {
+  for (const std::string& f : a.h.fasta)
+    require_regular_file("--fasta", f, "the held-out set is cut after a first pass for the record lengths");
   models::LoadedModel lm = models::load_model(a.model, models::Heads::MaskedLM);
   const models::BertConfig& cfg = lm.model->config();
   int k = 0;
@@ -30,9 +32,7 @@ int run(EvalArgs& a) {
   if (k >= 9) throw Error(a.model + "/config.json: vocab_size " + std::to_string(cfg.vocab_size) + " is not 4^k + 5");
   models::HeldOutOptions& h = a.h;
   h.k = k;
-  if (h.max_len < 8 || h.max_len > cfg.max_position_embeddings)
-    throw UsageError("--max-len must be in 8.." + std::to_string(cfg.max_position_embeddings));
-  if (a.mask_rate >= 0 && !(a.mask_rate > 0 && a.mask_rate < 1)) throw UsageError("--mask-rate must be in (0, 1)");
+  check_max_len(h.max_len, 8, cfg.max_position_embeddings, a.model);
   h.masking.k = k;
   h.masking.vocab_size = cfg.vocab_size;
   h.masking.mlm_probability = a.mlm_probability > 0   ? a.mlm_probability
@@ -72,14 +72,19 @@ Registration reg([](CLI::App& app) {
   s->add_option("--model", a->model, "Model directory (config.json, model.safetensors, vocab.txt)")
       ->required()->check(CLI::ExistingDirectory);
   s->add_option("--fasta", h.fasta, "FASTA files, plain or .gz")->required()->check(CLI::ExistingFile);
-  s->add_option("--max-len", h.max_len, "Tokens per piece, [CLS]/[SEP] included")->capture_default_str();
-  s->add_option("--batch", h.batch, "Pieces per batch")->check(CLI::PositiveNumber)->capture_default_str();
-  s->add_option("--eval-batches", h.batches, "Batches in the held-out set")->check(CLI::PositiveNumber)
+  s->add_option("--max-len", h.max_len, "Tokens per piece, [CLS]/[SEP] included")
+      ->check(integer_in<int>(8))->capture_default_str();
+  s->add_option("--batch", h.batch, "Pieces per batch")->check(integer_in<int>(1))->capture_default_str();
+  s->add_option("--eval-batches", h.batches, "Batches in the held-out set")->check(integer_in<int>(1))
       ->capture_default_str();
-  s->add_option("--seed", h.seed, "The pretraining run's seed (chooses the pieces)")->capture_default_str();
-  auto* p = s->add_option("--mlm-probability", a->mlm_probability, "DNABERT's masking knob (probability of a span centre)");
-  s->add_option("--mask-rate", a->mask_rate, "Target masked fraction instead (default 0.15)")->excludes(p);
-  s->add_option("--heldout-fraction", h.heldout_fraction, "Last fraction of every record used")->capture_default_str();
+  s->add_option("--seed", h.seed, "The pretraining run's seed (chooses the pieces)")
+      ->check(integer_in<uint64_t>(0))->capture_default_str();
+  auto* p = s->add_option("--mlm-probability", a->mlm_probability, "DNABERT's masking knob (probability of a span centre)")
+                ->check(number_in(0, 1, "()"));
+  s->add_option("--mask-rate", a->mask_rate, "Target masked fraction instead (default 0.15)")
+      ->check(number_in(0, 1, "()"))->excludes(p);
+  s->add_option("--heldout-fraction", h.heldout_fraction, "Last fraction of every record used")
+      ->check(number_in(0, 1, "[)"))->capture_default_str();
   s->add_option("--heldout-record", h.heldout_record, "A whole record used instead");
   s->add_flag("--drop-last-kmer", h.drop_last_kmer, "Drop each piece's last k-mer, as DNABERT's scripts do");
   s->add_option("--out", a->out, "Also write the figures as JSON to this file");

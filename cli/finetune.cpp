@@ -98,20 +98,21 @@ Registration reg([](CLI::App& app) {
   s->add_option("--gue-task", *gue_task,
                 "GUE task (or family) whose epochs --protocol gue uses, e.g. prom_core_tata, tf_human_0, mouse_1, "
                 "H3K4me1, splice, covid (default: found in the --train path)");
-  s->add_option("--epochs", o->epochs, "Epochs")->check(CLI::PositiveNumber)->capture_default_str();
-  s->add_option("--lr", o->lr, "Peak learning rate")->check(CLI::PositiveNumber)->capture_default_str();
-  s->add_option("--batch", o->batch, "Batch size")->check(CLI::PositiveNumber)->capture_default_str();
-  s->add_option("--max-len", o->max_len, "Tokens per sequence (default: the model's positions)");
+  s->add_option("--epochs", o->epochs, "Epochs")->check(integer_in<int>(1))->capture_default_str();
+  s->add_option("--lr", o->lr, "Peak learning rate")->check(number_in(0, kUnbounded, "()"))->capture_default_str();
+  s->add_option("--batch", o->batch, "Batch size")->check(integer_in<int>(1))->capture_default_str();
+  s->add_option("--max-len", o->max_len, "Tokens per sequence (default: the model's positions)")
+      ->check(integer_in<int>(3));
   s->add_option("--warmup-ratio", o->warmup_ratio, "Fraction of steps for linear warm-up")
-      ->check(CLI::Range(0.0, 1.0))->capture_default_str();
+      ->check(number_in(0, 1, "[]"))->capture_default_str();
   s->add_option("--warmup-steps", o->warmup_steps,
                 "Linear warm-up over N optimiser steps, replacing --warmup-ratio (capped at the number of steps)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(integer_in<int64_t>(0));
   s->add_option("--eval-steps", o->eval_steps,
                 "Score dev every N optimiser steps and after the last step, not at epoch ends (as HF's Trainer with "
                 "evaluation_strategy=steps, plus the last step); the checkpoint best on dev over all evaluations is "
                 "kept. 0 = score dev at the end of every epoch")
-      ->check(CLI::NonNegativeNumber)->capture_default_str();
+      ->check(integer_in<int64_t>(0))->capture_default_str();
   s->add_option("--task", o->task, "classification (cross-entropy), regression (one output, MSE) or multilabel "
                                    "(labels separated by ';', one sigmoid each, BCE)")
       ->check(CLI::IsMember({"classification", "regression", "multilabel"}))->capture_default_str();
@@ -120,15 +121,16 @@ Registration reg([](CLI::App& app) {
                                        "default f1)");
   s->add_option("--early-stop", o->early_stop,
                 "Stop after N dev evaluations (epochs, or every --eval-steps) without a better dev score (0 = never)")
-      ->capture_default_str();
+      ->check(integer_in<int>(0))->capture_default_str();
   s->add_option("--freeze-layers", o->freeze_layers, "Freeze the embeddings and the first N layers")
-      ->check(CLI::NonNegativeNumber);
-  s->add_option("--seed", o->seed, "Seed")->capture_default_str();
-  s->add_option("--weight-decay", o->weight_decay, "AdamW weight decay")->capture_default_str();
-  s->add_option("--dropout", o->dropout, "Override the config's dropout probabilities");
+      ->check(integer_in<int>(0));
+  s->add_option("--seed", o->seed, "Seed")->check(integer_in<uint64_t>(0))->capture_default_str();
+  s->add_option("--weight-decay", o->weight_decay, "AdamW weight decay")
+      ->check(number_in(0, kUnbounded, "[)"))->capture_default_str();
+  s->add_option("--dropout", o->dropout, "Override the config's dropout probabilities")->check(number_in(0, 1, "[)"));
   s->add_option("--shards", o->shards, "Micro-batches per batch, gradients summed in a fixed order; under mpirun a "
                                        "multiple of the ranks (default: the number of ranks)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(integer_in<int>(0));
   return std::function<int()>([o, s, protocol, gue_task, overwrite] {
     return engine::dist::run_job([&] {
       // The flags given on the command line keep their values under --protocol.

@@ -104,16 +104,16 @@ Registration reg([](CLI::App& app) {
   add_output_dir_options(s, a->out, a->overwrite);
   s->add_option("--positive", a->positive, "Label of the positive sequences")->capture_default_str();
   s->add_option("--window", a->options.window, "Width of the final motif windows")
-      ->check(CLI::PositiveNumber)->capture_default_str();
+      ->check(integer_in<decltype(a->options.window)>(1))->capture_default_str();
   s->add_option("--min-len", a->options.min_len, "Minimum length of a high-attention region")
-      ->check(CLI::PositiveNumber)->capture_default_str();
+      ->check(integer_in<decltype(a->options.min_len)>(1))->capture_default_str();
   s->add_option("--pval-cutoff", a->options.pval_cutoff, "Benjamini-Hochberg adjusted p-value cutoff")
-      ->check(CLI::Range(0.0, 1.0))->capture_default_str();
+      ->check(number_in(0, 1, "[]"))->capture_default_str();
   s->add_option("--min-instances", a->options.min_instances, "Minimum windowed instances of a motif")
-      ->check(CLI::PositiveNumber)->capture_default_str();
+      ->check(integer_in<decltype(a->options.min_instances)>(1))->capture_default_str();
   s->add_option("--min-ratio", a->options.min_ratio,
                 "A high-attention base scores above the mean and above this multiple of the sequence's minimum")
-      ->check(CLI::NonNegativeNumber)->capture_default_str();
+      ->check(number_in(0, kUnbounded, "[)"))->capture_default_str();
   s->add_flag("--shift-windows", a->options.shift_windows,
               "Move a window that would leave its sequence inward instead of dropping it (DNABERT drops it, "
               "which loses motifs in the first or last window/2 bases, such as TATA boxes of short core promoters)");

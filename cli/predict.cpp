@@ -33,8 +33,7 @@ int run(const PredictArgs& a) {
   }
   models::WindowOptions wo;
   wo.max_len = a.max_len > 0 ? a.max_len : cfg.max_position_embeddings;
-  if (wo.max_len < 3 || wo.max_len > cfg.max_position_embeddings)
-    throw UsageError("--max-len must be in 3.." + std::to_string(cfg.max_position_embeddings));
+  check_max_len(wo.max_len, 3, cfg.max_position_embeddings, a.model);
   wo.stride = a.stride;
   wo.aggregate = models::parse_aggregate(a.aggregate);
   wo.batch = a.batch;
@@ -98,9 +97,11 @@ Registration reg([](CLI::App& app) {
       ->required()->check(CLI::ExistingDirectory);
   s->add_option("--input", a->input, "FASTA/FASTQ (.gz), GUE CSV, DNABERT TSV, or one sequence per line")->required();
   s->add_option("--out", a->out, "Output TSV: id, one probability per class, predicted label, windows used")->required();
-  s->add_option("--batch", a->batch, "Sequences per batch")->check(CLI::PositiveNumber)->capture_default_str();
-  s->add_option("--max-len", a->max_len, "Tokens per window (default: the model's positions)");
-  s->add_option("--stride", a->stride, "k-mers between windows of a long sequence (default: half a window)");
+  s->add_option("--batch", a->batch, "Sequences per batch")->check(integer_in<int>(1))->capture_default_str();
+  s->add_option("--max-len", a->max_len, "Tokens per window (default: the model's positions)")
+      ->check(integer_in<int>(3));
+  s->add_option("--stride", a->stride, "k-mers between windows of a long sequence (default: half a window)")
+      ->check(integer_in<int>(1));
   s->add_option("--aggregate", a->aggregate, "How window logits combine: mean or max")
       ->check(CLI::IsMember({"mean", "max"}))->capture_default_str();
   return std::function<int()>([a] { return run(*a); });

@@ -47,8 +47,11 @@ int run(PretrainArgs& a) {
   } else {
     o.config = resolve_config(a.config, o.k);
   }
+  // Checks against the model, before any file is written.
+  check_max_len(o.max_len, 8, o.config.max_position_embeddings, o.init.empty() ? a.config : o.init);
+  for (const std::string& f : o.fasta)
+    require_regular_file("--fasta", f, "pretraining reads it once per pass and once for the record lengths");
   if (a.mask_rate >= 0) {
-    if (!(a.mask_rate > 0 && a.mask_rate < 1)) throw UsageError("--mask-rate must be in (0, 1)");
     o.mlm_probability = models::mlm_probability_for_mask_rate(a.mask_rate, o.k);
   }
   // Only the lead rank writes, so only it claims --out; its refusal ends every
@@ -119,33 +122,43 @@ Registration reg([](CLI::App& app) {
   auto* s = app.add_subcommand("pretrain", "Masked-LM pretraining of a DNABERT-style model on FASTA files");
   auto& o = a->o;
   s->add_option("--fasta", o.fasta, "FASTA files, plain or .gz (several allowed)")->required()->check(CLI::ExistingFile);
-  s->add_option("--k", o.k, "k-mer size")->check(CLI::Range(3, 8))->capture_default_str();
+  s->add_option("--k", o.k, "k-mer size")->check(integer_in<int>(3, 8))->capture_default_str();
   auto* cfg = s->add_option("--config", a->config, "Model: tiny, small, base, or a config.json")->capture_default_str();
   s->add_option("--init", o.init,
                 "Start from this model directory's weights (config.json, model.safetensors) instead of a new model: "
                 "continued pretraining, with a new optimiser")
       ->check(CLI::ExistingDirectory)->excludes(cfg);
-  s->add_option("--max-len", o.max_len, "Tokens per sequence, [CLS]/[SEP] included")->capture_default_str();
-  s->add_option("--batch", o.batch, "Sequences per micro-batch")->check(CLI::PositiveNumber)->capture_default_str();
+  s->add_option("--max-len", o.max_len, "Tokens per sequence, [CLS]/[SEP] included")
+      ->check(integer_in<int>(8))->capture_default_str();
+  s->add_option("--batch", o.batch, "Sequences per micro-batch")->check(integer_in<int>(1))->capture_default_str();
   s->add_option("--grad-accum", o.grad_accum,
-                "Micro-batches per optimiser step (under mpirun a multiple of the ranks; each runs its share)")->check(CLI::PositiveNumber)->capture_default_str();
-  s->add_option("--steps", o.steps, "Optimiser steps")->check(CLI::PositiveNumber)->capture_default_str();
-  s->add_option("--lr", o.lr, "Peak learning rate (AdamW)")->check(CLI::PositiveNumber)->capture_default_str();
-  s->add_option("--warmup", o.warmup, "Linear warm-up steps, then linear decay to 0")->check(CLI::NonNegativeNumber)->capture_default_str();
-  s->add_option("--seed", o.seed, "Seed of sampling, masking, dropout and initialisation")->capture_default_str();
+                "Micro-batches per optimiser step (under mpirun a multiple of the ranks; each runs its share)")
+      ->check(integer_in<int>(1))->capture_default_str();
+  s->add_option("--steps", o.steps, "Optimiser steps")->check(integer_in<int64_t>(1))->capture_default_str();
+  s->add_option("--lr", o.lr, "Peak learning rate (AdamW)")->check(number_in(0, kUnbounded, "()"))->capture_default_str();
+  s->add_option("--warmup", o.warmup, "Linear warm-up steps, then linear decay to 0")
+      ->check(integer_in<int64_t>(0))->capture_default_str();
+  s->add_option("--seed", o.seed, "Seed of sampling, masking, dropout and initialisation")
+      ->check(integer_in<uint64_t>(0))->capture_default_str();
   add_output_dir_options(s, o.out, a->overwrite);
   s->add_option("--resume", o.resume, "Resume from a checkpoint directory (or the latest one under a directory)");
-  s->add_option("--eval-every", o.eval_every, "Evaluate on held-out data every M steps (0 = at the end)")->capture_default_str();
-  s->add_option("--eval-batches", o.eval_batches, "Held-out batches per evaluation")->capture_default_str();
-  s->add_option("--save-every", o.save_every, "Checkpoint every N steps (0 = at the end)")->capture_default_str();
-  s->add_option("--keep-last", o.keep_last, "Checkpoints to keep (0 = all)")->capture_default_str();
+  s->add_option("--eval-every", o.eval_every, "Evaluate on held-out data every M steps (0 = at the end)")
+      ->check(integer_in<int64_t>(0))->capture_default_str();
+  s->add_option("--eval-batches", o.eval_batches, "Held-out batches per evaluation")
+      ->check(integer_in<int>(1))->capture_default_str();
+  s->add_option("--save-every", o.save_every, "Checkpoint every N steps (0 = at the end)")
+      ->check(integer_in<int64_t>(0))->capture_default_str();
+  s->add_option("--keep-last", o.keep_last, "Checkpoints to keep (0 = all)")
+      ->check(integer_in<int>(0))->capture_default_str();
   auto* p = s->add_option("--mlm-probability", o.mlm_probability, "DNABERT's masking knob: probability of a span centre")
-                ->capture_default_str();
-  s->add_option("--mask-rate", a->mask_rate, "Target masked fraction r instead (p = 1 - (1 - r)^(1/k))")->excludes(p);
+                ->check(number_in(0, 1, "()"))->capture_default_str();
+  s->add_option("--mask-rate", a->mask_rate, "Target masked fraction r instead (p = 1 - (1 - r)^(1/k))")
+      ->check(number_in(0, 1, "()"))->excludes(p);
   s->add_option("--heldout-fraction", o.heldout_fraction, "Last fraction of every record kept out for evaluation")
-      ->capture_default_str();
+      ->check(number_in(0, 1, "[)"))->capture_default_str();
   s->add_option("--heldout-record", o.heldout_record, "A record kept out for evaluation");
-  s->add_option("--shuffle-buffer", o.shuffle_buffer, "Pieces shuffled together")->capture_default_str();
+  s->add_option("--shuffle-buffer", o.shuffle_buffer, "Pieces shuffled together")
+      ->check(integer_in<size_t>(1))->capture_default_str();
   s->add_flag("--drop-last-kmer", o.drop_last_kmer, "Drop each piece's last k-mer, as DNABERT's scripts do");
   s->add_option("--embedding-init", o.embedding_init,
                  "k-mer embeddings: normal (HF) or composed (sum of per-position base vectors)")
@@ -154,8 +167,10 @@ Registration reg([](CLI::App& app) {
       ->check(CLI::IsMember({"normal", "sinusoidal"}))->capture_default_str();
   s->add_option("--dropout", o.dropout,
                  "Hidden and attention dropout while pretraining (default: the config's; model/config.json keeps "
-                 "the config's for fine-tuning)");
-  s->add_option("--weight-decay", o.weight_decay, "AdamW weight decay")->capture_default_str();
+                 "the config's for fine-tuning)")
+      ->check(number_in(0, 1, "[)"));
+  s->add_option("--weight-decay", o.weight_decay, "AdamW weight decay")
+      ->check(number_in(0, kUnbounded, "[)"))->capture_default_str();
   std::string recipes;
   for (const auto& r : models::pretrain_recipes()) recipes += "\n  " + r.name + ": " + r.summary;
   s->add_option("--recipe", a->recipe,

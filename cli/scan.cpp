@@ -31,6 +31,7 @@ std::string reverse_complement(const std::string& s) {
 }
 
 int run(const ScanArgs& a) {
+  require_regular_file("--fasta", a.fasta, "scan reads it twice (lengths first, then windows)");
   models::LoadedModel lm = models::load_model(a.model, models::Heads::Classification);
   const int C = lm.model->config().num_labels;
   // The scored class: --positive, else the label "1", else the last class.
@@ -133,11 +134,11 @@ Registration reg([](CLI::App& app) {
   auto* s = app.add_subcommand("scan", "Slide a fine-tuned classifier along genomes; write a bedGraph track");
   s->add_option("--model", a->model, "Fine-tuned model directory")->required()->check(CLI::ExistingDirectory);
   s->add_option("--fasta", a->fasta, "Genome FASTA (.gz)")->required()->check(CLI::ExistingFile);
-  s->add_option("--window", a->window, "Window length in bp")->required();
-  s->add_option("--stride", a->stride, "Step between windows in bp")->required();
+  s->add_option("--window", a->window, "Window length in bp")->required()->check(integer_in<int64_t>(1));
+  s->add_option("--stride", a->stride, "Step between windows in bp")->required()->check(integer_in<int64_t>(1));
   s->add_flag("--both-strands", a->both_strands, "Average the score of each window and its reverse complement");
   s->add_option("--positive", a->positive, "Label whose probability is written (default: \"1\", else the last class)");
-  s->add_option("--batch", a->batch, "Windows per forward pass")->check(CLI::PositiveNumber)->capture_default_str();
+  s->add_option("--batch", a->batch, "Windows per forward pass")->check(integer_in<int>(1))->capture_default_str();
   s->add_option("--out", a->out, "Output bedGraph")->required();
   return std::function<int()>([a] { return run(*a); });
 });

@@ -68,7 +68,7 @@ Registration reg([](CLI::App& app) {
   s->add_option("--neg", a->neg, "Negative FASTA file(s), plain or .gz: label 0")->check(CLI::ExistingFile)->excludes(in);
   add_output_dir_options(s, a->out, a->overwrite);
   s->add_option("--fractions", a->fractions, "train,dev,test fractions, each > 0, summing to 1")->capture_default_str();
-  s->add_option("--seed", a->seed, "Seed of the shuffle")->capture_default_str();
+  s->add_option("--seed", a->seed, "Seed of the shuffle")->check(integer_in<uint64_t>(0))->capture_default_str();
   return std::function<int()>([a] { return run(*a); });
 });
 

@@ -193,12 +193,13 @@ Registration reg([](CLI::App& app) {
   s->add_option("--mutations", a->mutations, "DNABERT mutation file: index, start, end, allele per line (tab-separated)");
   s->add_option("--vcf", a->vcf, "VCF (.gz) of variants, scored in --window bases of --reference around each");
   s->add_option("--reference", a->reference, "Reference genome FASTA (.gz) for --vcf");
-  s->add_option("--window", a->window, "Bases around each VCF variant (use the length the model was fine-tuned on)");
+  s->add_option("--window", a->window, "Bases around each VCF variant (use the length the model was fine-tuned on)")
+      ->check(integer_in<int64_t>(1));
   s->add_flag("--saturate", a->saturate, "Every position x base change of every --input sequence, with heatmaps");
   s->add_option("--plot", a->plot, "With --saturate: heatmap SVGs for the first N sequences (OUT_saturation_<i>.svg)")
-      ->check(CLI::NonNegativeNumber)->capture_default_str();
+      ->check(integer_in<int>(0))->capture_default_str();
   s->add_option("--positive", a->positive, "Label of the scored class (default: \"1\", else the last class)");
-  s->add_option("--batch", a->batch, "Sequences per forward pass")->check(CLI::PositiveNumber)->capture_default_str();
+  s->add_option("--batch", a->batch, "Sequences per forward pass")->check(integer_in<int>(1))->capture_default_str();
   s->add_option("--out", a->out, "Output TSV")->required();
   return std::function<int()>([a] { return run(*a); });
 });

@@ -94,7 +94,21 @@ struct Sampler::Impl {
     if (opt.mode == SamplerMode::RandomWindow && opt.windows_per_round == 0)
       throw Error("sampler: windows_per_round must be positive");
     length_rng = engine::Rng(opt.seed, kLengthStream, 0);
-    if (opt.heldout_fraction > 0.0 || opt.mode == SamplerMode::RandomWindow) scan_lengths();
+    if (opt.heldout_fraction > 0.0 || opt.mode == SamplerMode::RandomWindow || !opt.heldout_record.empty())
+      scan_lengths();
+    if (!opt.heldout_record.empty()) check_heldout_record();
+  }
+
+  // A misspelt record name would hold nothing out: the evaluation would find
+  // no data, or the run would train on what it meant to keep apart.
+  void check_heldout_record() const {
+    std::string files;
+    for (size_t f = 0; f < spans.size(); ++f) {
+      for (const RecordSpan& r : spans[f])
+        if (r.name == opt.heldout_record) return;
+      files += (f ? ", " : "") + opt.files[f];
+    }
+    throw UsageError("--heldout-record '" + opt.heldout_record + "' names no record of " + files);
   }
 
   FastaOptions fasta_options() const {

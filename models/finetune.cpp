@@ -245,6 +245,19 @@ FinetuneResult finetune(const FinetuneOptions& o, const FinetuneCallbacks& cb_al
   check_metric(task, metric);
   if (lead) fs::create_directories(o.out);
 
+  // The model's config first: options that must fit it fail before the data is read.
+  io::CheckpointData ck = io::read_checkpoint(o.init, false);
+  BertConfig config = BertConfig::from_json(ck.config, o.init + "/config.json");
+  const int max_len = o.max_len > 0 ? o.max_len : config.max_position_embeddings;
+  if (max_len < 3 || max_len > config.max_position_embeddings)
+    throw UsageError("--max-len: must be an integer in 3.." + std::to_string(config.max_position_embeddings) +
+                     " (max_position_embeddings of " + o.init + "/config.json), got " + std::to_string(max_len));
+  if (o.freeze_layers > config.num_hidden_layers)
+    throw UsageError("--freeze-layers: must be an integer in 0.." + std::to_string(config.num_hidden_layers) +
+                     " (num_hidden_layers of " + o.init + "/config.json), got " + std::to_string(o.freeze_layers));
+  if (!(o.dropout < 1))  // NaN too
+    throw UsageError("--dropout: must be a finite number in [0, 1), got " + std::to_string(o.dropout));
+
   // Data. Classification reuses the training set's label map for dev and test;
   // regression and multi-label read their label strings themselves.
   io::LabelledDataset train = read(o.train, std::nullopt);
@@ -269,8 +282,6 @@ FinetuneResult finetune(const FinetuneOptions& o, const FinetuneCallbacks& cb_al
   if (task == Task::MultiLabel && C < 1) throw Error(o.train + ": no labels found");
 
   // Model: the pretrained encoder, a new pooler and head (as HF does).
-  io::CheckpointData ck = io::read_checkpoint(o.init, false);
-  BertConfig config = BertConfig::from_json(ck.config, o.init + "/config.json");
   config.num_labels = C;
   if (o.dropout >= 0) config.hidden_dropout_prob = config.attention_probs_dropout_prob = o.dropout;
   config.extra["architectures"] = {"BertForSequenceClassification"};
@@ -298,10 +309,6 @@ FinetuneResult finetune(const FinetuneOptions& o, const FinetuneCallbacks& cb_al
   if (!fresh.empty())
     say("new head (not in the pretrained model, initialised N(0, 0.02)): " + std::to_string(fresh.size()) + " tensors");
 
-  const int max_len = o.max_len > 0 ? o.max_len : config.max_position_embeddings;
-  if (max_len > config.max_position_embeddings)
-    throw UsageError("--max-len " + std::to_string(max_len) + " exceeds the model's max_position_embeddings " +
-                     std::to_string(config.max_position_embeddings));
   tokenizer::TokenizerOptions topt;
   topt.max_len = static_cast<size_t>(max_len);
   tokenizer::KmerTokenizer tok(vocab, topt);

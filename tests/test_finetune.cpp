@@ -179,7 +179,8 @@ TEST_CASE("finetune errors name the file and the cause") {
   CHECK(error_of([&] { models::finetune(o); }).find("dev_new_label.csv: line 3") != std::string::npos);
   o.dev = o.train;
   o.max_len = 100;
-  CHECK(error_of([&] { models::finetune(o); }) == "--max-len 100 exceeds the model's max_position_embeddings 64");
+  CHECK(error_of([&] { models::finetune(o); }) == "--max-len: must be an integer in 3..64 (max_position_embeddings of " +
+                                                     o.init + "/config.json), got 100");
 }
 
 TEST_CASE("regression (MSE) and multi-label (BCE) fine-tuning learn simple targets") {
