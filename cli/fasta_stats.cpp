@@ -13,7 +13,7 @@ namespace {
 
 int run_fasta_stats(const std::vector<std::string>& files) {
   std::printf("file\trecords\tbases\tN\tsoft_masked\tgc_fraction\n");
-  std::fflush(stdout);  // keep the header ahead of an error on stderr
+  flush_stdout();  // keep the header ahead of an error on stderr; stop at once if output is lost
   std::vector<char> bases(size_t{1} << 20);
   for (const auto& path : files) {
     io::FastaReader reader(path);
@@ -27,7 +27,7 @@ int run_fasta_stats(const std::vector<std::string>& files) {
     std::printf("%s\t%llu\t%llu\t%llu\t%llu\t%.6f\n", path.c_str(), static_cast<unsigned long long>(s.records),
                 static_cast<unsigned long long>(s.bases), static_cast<unsigned long long>(s.n_bases),
                 static_cast<unsigned long long>(s.soft_masked), gc);
-    std::fflush(stdout);
+    flush_stdout();
   }
   return 0;
 }

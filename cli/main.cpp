@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <exception>
+#include <new>
 #include <string>
 
 #include "cli/commands.h"
@@ -43,7 +44,7 @@ int main(int argc, char** argv) {
   app.add_flag("--version", show_version,
                "Print the version, build type, selected ISA, GEMM backend and precision, then exit");
   app.add_option("--threads", threads, "Worker threads (default: OMP_NUM_THREADS or all cores)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(dnabert::cli::integer_in<int>(0, 65536));
   app.add_option("--isa", isa, "Force a kernel path: avx512, avx2 or scalar (default: the best this CPU runs; "
                                "also DNABERT_ISA)");
   app.add_option("--backend", backend,
@@ -59,8 +60,11 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : 2;
+    const int status = app.exit(e) == 0 ? 0 : 2;
+    std::fflush(stdout);
+    return status;
   }
+  std::string doing = "starting";
   try {
     dnabert::engine::set_num_threads(threads);
     if (!backend.empty()) dnabert::ops::kernels::select_backend(dnabert::ops::kernels::parse_backend(backend));
@@ -69,16 +73,24 @@ int main(int argc, char** argv) {
       dnabert::ops::kernels::select_precision(dnabert::ops::kernels::parse_precision(precision));
     if (show_version) {
       std::printf("%s\n", version_string().c_str());
+      dnabert::cli::flush_stdout();
       return 0;
     }
-    if (app.get_subcommands().empty()) {
-      std::printf("%s", app.help().c_str());
-      return 0;
+    if (app.get_subcommands().empty()) {  // nothing to do is a usage error, so scripts notice it
+      std::fprintf(stderr, "%s\ndnabert: error: no command given\n", app.help().c_str());
+      return 2;
     }
-    return dnabert::cli::run_selected(app);
+    doing = "running " + app.get_subcommands().front()->get_name();
+    const int status = dnabert::cli::run_selected(app);
+    dnabert::cli::flush_stdout();  // output lost to a full disk or a closed pipe is a failure
+    return status;
   } catch (const dnabert::UsageError& e) {
     std::fprintf(stderr, "dnabert: error: %s\n", e.what());
     return 2;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "dnabert: error: out of memory while %s (a smaller --batch or --max-len needs less)\n",
+                 doing.c_str());
+    return 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "dnabert: error: %s\n", e.what());
     return 1;

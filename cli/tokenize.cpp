@@ -43,13 +43,9 @@ void check_line(const std::string& line, tokenizer::Input input, const tokenizer
     size_t end = input == tokenizer::Input::Sentence ? std::min(line.find(' ', pos), line.size()) : line.size();
     if (!(input == tokenizer::Input::Sentence && vocab.find(std::string_view(line).substr(pos, end - pos))))
       for (size_t i = pos; i < end; ++i)
-        if (!io::is_nucleotide_letter(line[i])) {
-          auto u = static_cast<unsigned char>(line[i]);
-          char shown[8];
-          std::snprintf(shown, sizeof shown, u >= 0x20 && u < 0x7f ? "'%c'" : "'\\x%02x'", u);
+        if (!io::is_nucleotide_letter(line[i]))
           throw Error(reader.path() + ": line " + std::to_string(reader.line_number()) + ": invalid character " +
-                      shown + " at column " + std::to_string(i + 1));
-        }
+                      io::show_char(static_cast<unsigned char>(line[i])) + " at column " + std::to_string(i + 1));
     pos = end;
   }
 }
@@ -108,31 +104,24 @@ int run_tokenize(const TokenizeArgs& args, bool k_given) {
   io::FastaOptions fasta_options;
   fasta_options.soft_mask = args.lowercase_unknown ? io::SoftMask::Unknown : io::SoftMask::Upper;
   const std::string path = args.input.empty() ? "-" : args.input;
-  io::TextLineReader lines(path);
+  auto lines = std::make_unique<io::TextLineReader>(path);
   std::string line;
   bool found = false;
-  while (!found && lines.next(line)) found = line.find_first_not_of(" \t") != std::string::npos;
+  while (!found && lines->next(line)) found = line.find_first_not_of(" \t") != std::string::npos;
   if (!found) return 0;
   if (line[line.find_first_not_of(" \t")] == '>' || line[line.find_first_not_of(" \t")] == '@') {
-    if (path != "-") {
-      io::FastaReader reader(path, fasta_options);
-      print_fasta(reader, printer);
-    } else {
-      // stdin cannot be rewound, so hand FastaReader the bytes already seen plus the rest.
-      io::MemoryInput input{"<stdin>", std::string(lines.line_number() - 1, '\n') + line + '\n'};
-      while (lines.next(line)) input.bytes += line + '\n';
-      io::FastaReader reader(std::move(input), fasta_options);
-      print_fasta(reader, printer);
-    }
+    // Read on from the same open file: stdin or a pipe cannot be read twice.
+    std::unique_ptr<io::FastaReader> reader = io::continue_as_fasta(std::move(lines), line, fasta_options);
+    print_fasta(*reader, printer);
   } else {
     do {
       if (line.find_first_not_of(" \t") == std::string::npos) continue;
       auto input = tokenizer::detect_input(line);
-      check_line(line, input, tokenizer.vocab(), lines);
+      check_line(line, input, tokenizer.vocab(), *lines);
       printer.print(line, input);
-    } while (lines.next(line));
+    } while (lines->next(line));
   }
-  if (std::fflush(stdout) != 0) throw Error("cannot write to standard output");
+  flush_stdout();
   return 0;
 }
 
@@ -143,11 +132,12 @@ Registration reg([](CLI::App& app) {
       "INPUT is one sequence per line (a line with spaces is a DNABERT k-mer sentence) or FASTA/FASTQ, "
       "plain or gzip; stdin when absent or '-'.");
   auto args = std::make_shared<TokenizeArgs>();
-  auto* k_option = sub->add_option("--k", args->k, "k-mer size (3..8)")->check(CLI::Range(3, 8));
+  auto* k_option = sub->add_option("--k", args->k, "k-mer size (3..8)")->check(integer_in<int>(3, 8));
   sub->add_option("--vocab", args->vocab_path, "vocab.txt to use (DNABERT layout; default: built for --k)");
   sub->add_option("--format", args->format, "Print token ids or token strings")
       ->check(CLI::IsMember({"ids", "tokens"}));
-  sub->add_option("--max-len", args->max_len, "Truncate to this many tokens, [CLS]/[SEP] included (0 = no limit)");
+  sub->add_option("--max-len", args->max_len, "Truncate to this many tokens, [CLS]/[SEP] included (0 = no limit)")
+      ->check(integer_in<size_t>(0));
   sub->add_flag("--drop-last", args->drop_last,
                 "DNABERT pretraining-script compatibility: L-k k-mers per sequence instead of L-k+1");
   sub->add_flag("--lowercase-unk", args->lowercase_unknown, "Lower-case (soft-masked) letters give [UNK]");

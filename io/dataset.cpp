@@ -83,8 +83,19 @@ bool TextLineReader::next(std::string& line) {
     s.pos = s.len;
   }
   if (!line.empty() && line.back() == '\r') line.pop_back();
+  // A UTF-8 byte order mark, as some Windows editors write, carries no content.
+  if (s.line == 0 && line.rfind("\xef\xbb\xbf", 0) == 0) line.erase(0, 3);
   ++s.line;
   return true;
+}
+
+size_t TextLineReader::read_rest(char* out, size_t n) {
+  Impl& s = *impl_;
+  if (s.pos == s.len && !s.fill()) return 0;
+  const size_t k = std::min(n, s.len - s.pos);
+  std::memcpy(out, s.buffer.data() + s.pos, k);
+  s.pos += k;
+  return k;
 }
 
 uint64_t TextLineReader::line_number() const { return impl_->line; }
@@ -94,18 +105,21 @@ const std::string& TextLineReader::path() const { return impl_->path; }
 
 namespace {
 
+// Text from the file, shortened, with bytes that are not printable ASCII as
+// \xNN (io::show_char), so a binary file does not garble the terminal.
 std::string quote_text(std::string_view s) {
   constexpr size_t kShown = 60;
-  return "'" + (s.size() > kShown ? std::string(s.substr(0, kShown)) + "..." : std::string(s)) + "'";
+  std::string out = "'";
+  for (size_t i = 0; i < std::min(s.size(), kShown); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    out += c >= 0x20 && c < 0x7f ? std::string(1, s[i]) : show_char(c).substr(1, 4);
+  }
+  return out + (s.size() > kShown ? "...'" : "'");
 }
 
-std::string show_char(char c) {
-  auto u = static_cast<unsigned char>(c);
-  if (u >= 0x20 && u < 0x7f) return std::string("'") + c + "'";
-  char hex[8];
-  std::snprintf(hex, sizeof hex, "'\\x%02x'", u);
-  return hex;
-}
+// io::show_char, except that a blank is shown as one: it is what a sequence
+// column most often holds by mistake.
+std::string show_byte(char c) { return c == ' ' ? "' '" : show_char(static_cast<unsigned char>(c)); }
 
 std::string at(const TextLineReader& r) { return r.path() + ": line " + std::to_string(r.line_number()) + ": "; }
 
@@ -143,7 +157,7 @@ void check_sequence(std::string_view seq, const LabelledDataset& ds, const TextL
   for (size_t i = 0; i < seq.size(); ++i) {
     char c = seq[i];
     if (!(letters[static_cast<unsigned char>(c)] || (sentence && c == ' ')))
-      throw Error(at(r) + "invalid character " + show_char(c) + " in sequence at column " + std::to_string(column + i));
+      throw Error(at(r) + "invalid character " + show_byte(c) + " in sequence at column " + std::to_string(column + i));
   }
   if (!sentence) return;
   for (size_t pos = 0; pos < seq.size();) {
@@ -199,6 +213,17 @@ bool file_exists(const std::string& path) {
 }  // namespace
 
 bool is_nucleotide_letter(char c) { return nucleotide_letters()[static_cast<unsigned char>(c)]; }
+
+std::unique_ptr<FastaReader> continue_as_fasta(std::unique_ptr<TextLineReader> lines, const std::string& first_line,
+                                               FastaOptions options) {
+  // The blank lines before the first keep the reader's line numbers true.
+  std::string head(lines->line_number() - 1, '\n');
+  head += first_line + '\n';
+  std::shared_ptr<TextLineReader> rest(std::move(lines));
+  const std::string name = rest->path();
+  return std::make_unique<FastaReader>(
+      StreamInput{name, std::move(head), [rest](char* out, size_t n) { return rest->read_rest(out, n); }}, options);
+}
 
 const char* format_name(DatasetFormat format) {
   switch (format) {
@@ -320,15 +345,17 @@ void LabelMap::save(const std::string& path) const { write_file_atomically(path,
 
 // ---- readers ----------------------------------------------------------------
 
-LabelledDataset read_table(const std::string& path, const DatasetOptions& options) {
+namespace {
+
+// read_table, or nothing if the file is FASTA; the file is opened once.
+std::optional<LabelledDataset> read_table_unless_fasta(const std::string& path, const DatasetOptions& options) {
   TextLineReader r(path);
   std::string line;
   bool found = false;
   while (!found && r.next(line)) found = !is_blank(line);
   if (!found) throw Error(path + ": empty file");
   auto format = format_of_first_line(line);
-  if (format == DatasetFormat::Fasta)
-    throw Error(path + ": this is FASTA, which has no label column; give it as " + path + ":LABEL");
+  if (format == DatasetFormat::Fasta) return std::nullopt;
   const char sep = format == DatasetFormat::DnabertTsv ? '\t' : ',';
   const char* sep_name = sep == '\t' ? "<TAB>" : ",";
   // Header: 'sequence<sep>label', or 'sequence1<sep>sequence2<sep>label' for pair inputs.
@@ -403,6 +430,13 @@ LabelledDataset read_table(const std::string& path, const DatasetOptions& option
   return ds;
 }
 
+}  // namespace
+
+LabelledDataset read_table(const std::string& path, const DatasetOptions& options) {
+  if (auto ds = read_table_unless_fasta(path, options)) return std::move(*ds);
+  throw Error(path + ": this is FASTA, which has no label column; give it as " + path + ":LABEL");
+}
+
 LabelledFasta parse_labelled_fasta(const std::string& spec) {
   size_t colon = spec.rfind(':');
   if (colon == std::string::npos || colon == 0 || colon + 1 == spec.size())
@@ -444,8 +478,10 @@ LabelledDataset read_labelled_fasta(const std::vector<LabelledFasta>& files, con
 
 LabelledDataset read_dataset(const std::vector<std::string>& inputs, const DatasetOptions& options) {
   if (inputs.empty()) throw UsageError("no dataset given");
-  if (inputs.size() == 1 && file_exists(inputs[0]) && detect_format(inputs[0]) != DatasetFormat::Fasta)
-    return read_table(inputs[0], options);
+  if (inputs.size() == 1 && file_exists(inputs[0])) {
+    if (auto ds = read_table_unless_fasta(inputs[0], options)) return std::move(*ds);
+    throw UsageError("'" + inputs[0] + "' is FASTA: give its label as " + inputs[0] + ":LABEL");
+  }
   std::vector<LabelledFasta> files;
   for (const auto& input : inputs) {
     if (file_exists(input)) {

@@ -21,11 +21,14 @@
 #include <string_view>
 #include <vector>
 
+#include "io/fasta.h"
 #include "tokenizer/kmer.h"
 
 namespace dnabert::io {
 
-// Lines of a plain or gzip text file ("-" = stdin); "\n" and "\r\n" ends.
+// Lines of a plain or gzip text file ("-" = stdin); "\n" and "\r\n" ends. A
+// UTF-8 byte order mark at the start is dropped. The file is opened once, so a
+// pipe or FIFO works.
 class TextLineReader {
  public:
   explicit TextLineReader(const std::string& path);  // throws dnabert::Error if unreadable
@@ -37,6 +40,8 @@ class TextLineReader {
   bool next(std::string& line);
   uint64_t line_number() const;     // 1-based number of the line last returned
   const std::string& path() const;  // as given; "<stdin>" for "-"
+  // The bytes after the line last returned, decompressed, up to `n`; 0 at the end.
+  size_t read_rest(char* out, size_t n);
 
  private:
   struct Impl;
@@ -46,6 +51,13 @@ class TextLineReader {
 // True for an IUPAC nucleotide letter (ACGTNRYKMSWBDHV) in either case: the
 // letters a sequence may hold; all but ACGT give [UNK] k-mers.
 bool is_nucleotide_letter(char c);
+
+// Reads a file as FASTA/FASTQ after `lines` has returned its first non-blank
+// line, `first_line` (one '>' or '@' away from the start of a record): how a
+// reader that looked at the first line to tell the format goes on without
+// opening the file again, which a pipe or FIFO would not allow.
+std::unique_ptr<FastaReader> continue_as_fasta(std::unique_ptr<TextLineReader> lines, const std::string& first_line,
+                                               FastaOptions options = {});
 
 enum class DatasetFormat { DnabertTsv, GueCsv, Fasta };
 const char* format_name(DatasetFormat format);  // "DNABERT TSV", "GUE CSV", "FASTA"

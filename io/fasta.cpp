@@ -63,14 +63,14 @@ const Tables kTables;
 
 bool is_iupac_letter(unsigned char c) { return kTables.inc[c] != 0; }
 
+}  // namespace
+
 std::string show_char(unsigned char c) {
   if (c > 0x20 && c < 0x7f) return std::string("'") + static_cast<char>(c) + "'";
   char hex[16];
   std::snprintf(hex, sizeof hex, "'\\x%02x'", c);
   return hex;
 }
-
-}  // namespace
 
 struct FastaReader::Impl {
   enum class State { kBetween, kSequence, kEnd };
@@ -79,9 +79,10 @@ struct FastaReader::Impl {
   std::string path, display;  // display: how messages name the input
   int fd = -1;
   bool own_fd = false;
-  std::string memory;  // MemoryInput bytes
+  std::string memory;  // MemoryInput bytes, or the head of a StreamInput
   size_t memory_pos = 0;
   bool from_memory = false;
+  std::function<size_t(char*, size_t)> stream;  // the rest of a StreamInput
 
   std::vector<char> raw, window;  // compressed input, decoded bytes
   const char* pos = nullptr;
@@ -122,7 +123,7 @@ struct FastaReader::Impl {
       size_t k = std::min(n, memory.size() - memory_pos);
       std::memcpy(dst, memory.data() + memory_pos, k);
       memory_pos += k;
-      return k;
+      return k == 0 && stream ? stream(dst, n) : k;
     }
     for (;;) {
       ssize_t k = ::read(fd, dst, n);
@@ -230,6 +231,9 @@ struct FastaReader::Impl {
   }
 
   void detect_format() {
+    // A UTF-8 byte order mark, as some Windows editors write, carries no content.
+    if (pos == end) refill();
+    if (end - pos >= 3 && std::memcmp(pos, "\xef\xbb\xbf", 3) == 0) pos += 3;
     int c = skip_blank();
     if (c < 0) fail("empty file (no FASTA/FASTQ records)");
     if (c == '>' || c == '@') {
@@ -449,6 +453,15 @@ FastaReader::FastaReader(MemoryInput input, FastaOptions options) : impl_(std::m
   impl_->options = options;
   impl_->path = impl_->display = std::move(input.name);
   impl_->memory = std::move(input.bytes);
+  impl_->from_memory = true;
+  impl_->open();
+}
+
+FastaReader::FastaReader(StreamInput input, FastaOptions options) : impl_(std::make_unique<Impl>()) {
+  impl_->options = options;
+  impl_->path = impl_->display = std::move(input.name);
+  impl_->memory = std::move(input.head);
+  impl_->stream = std::move(input.read);
   impl_->from_memory = true;
   impl_->open();
 }

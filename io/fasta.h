@@ -7,6 +7,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -29,6 +30,19 @@ struct MemoryInput {
   std::string bytes;
 };
 
+// Bytes already taken from an input, then the rest of it from `read` (which
+// returns 0 at the end): how a reader that had to look at the start of a pipe
+// to tell its format hands it on, since a pipe cannot be opened again.
+struct StreamInput {
+  std::string name;
+  std::string head;
+  std::function<size_t(char* out, size_t n)> read;
+};
+
+// How messages show one byte of an input: 'A', or '\x00' for a byte that is
+// not printable ASCII, so raw binary never reaches the terminal.
+std::string show_char(unsigned char c);
+
 // Counts over everything read so far (across records).
 struct SequenceStats {
   uint64_t records = 0;
@@ -50,10 +64,12 @@ struct SequenceRecord {
 class FastaReader {
  public:
   // Opens `path` ("-" = stdin); detects gzip by magic bytes and FASTA vs FASTQ
-  // by the first non-blank character. Throws dnabert::Error naming the file
+  // by the first non-blank character (after a UTF-8 byte order mark, which is
+  // skipped). Throws dnabert::Error naming the file
   // (and line/record) for: missing/unreadable file, empty file, not FASTA/FASTQ.
   explicit FastaReader(const std::string& path, FastaOptions options = {});
   explicit FastaReader(MemoryInput input, FastaOptions options = {});
+  explicit FastaReader(StreamInput input, FastaOptions options = {});
   ~FastaReader();
   FastaReader(const FastaReader&) = delete;
   FastaReader& operator=(const FastaReader&) = delete;

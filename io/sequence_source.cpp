@@ -25,9 +25,7 @@ SequenceSource::SequenceSource(const std::string& path) : impl_(std::make_unique
   if (!first.empty() && first.back() == '\r') first.pop_back();
   if (!first.empty() && (first[0] == '>' || first[0] == '@')) {
     impl_->kind = Impl::Kind::Fasta;
-    if (path == "-") throw Error("<stdin>: FASTA input must be given as a file, not on standard input");
-    probe.reset();
-    impl_->fasta = std::make_unique<FastaReader>(path);
+    impl_->fasta = continue_as_fasta(std::move(probe), first);
     return;
   }
   impl_->lines = std::move(probe);
@@ -83,8 +81,8 @@ bool SequenceSource::next(SourceItem& item) {
   }
   for (char c : text)
     if (c != ' ' && !is_nucleotide_letter(c))
-      throw Error(s.path + ": line " + std::to_string(lineno) + ": invalid character '" + std::string(1, c) +
-                  "' in a sequence");
+      throw Error(s.path + ": line " + std::to_string(lineno) + ": invalid character " +
+                  show_char(static_cast<unsigned char>(c)) + " in a sequence");
   if (text.empty()) throw Error(s.path + ": line " + std::to_string(lineno) + ": empty sequence");
   ++s.count;
   item.id = (s.kind == Impl::Kind::Lines ? "line" : "row") + std::to_string(s.count);

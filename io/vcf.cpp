@@ -89,15 +89,18 @@ VcfContents read_vcf(const std::string& path) {
 std::vector<Mutation> read_mutations(const std::string& path) {
   std::vector<Mutation> out;
   for_each_row(path, 5, [&](const std::vector<std::string>& cols, const std::string& where, uint64_t line) {
-    if (cols.size() != 3 && cols.size() != 4)  // 3: a deletion written without the trailing tab
-      throw Error(where + "expected 4 tab-separated columns (index, start, end, allele), got " +
+    // A deletion keeps its tab before the empty allele: a line of 3 columns is
+    // more often a cut-off line than a deletion, and guessing would score the wrong mutation.
+    if (cols.size() != 4)
+      throw Error(where + "expected 4 tab-separated columns (index, start, end, allele; a deletion has an empty "
+                          "allele after the last tab), got " +
                   std::to_string(cols.size()));
     Mutation m;
     m.index = static_cast<size_t>(parse_count(cols[0], "index", where));
     m.start = parse_count(cols[1], "start", where);
     m.end = parse_count(cols[2], "end", where);
     if (m.end < m.start) throw Error(where + "end " + cols[2] + " is before start " + cols[1]);
-    if (cols.size() == 4) m.allele = checked_bases(cols[3], "allele", where);
+    m.allele = checked_bases(cols[3], "allele", where);
     m.line = line;
     out.push_back(std::move(m));
   });

@@ -40,8 +40,8 @@ struct Mutation {
   uint64_t line = 0;  // where it was read (0 if made in code)
 };
 
-// Errors: not 4 columns (3 are accepted as a deletion without the trailing
-// tab), a negative or non-integer field, end before start, a bad allele.
+// Errors: not 4 columns (a deletion is written with its tab before the empty
+// allele), a negative or non-integer field, end before start, a bad allele.
 std::vector<Mutation> read_mutations(const std::string& path);
 
 }  // namespace dnabert::io

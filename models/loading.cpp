@@ -54,6 +54,9 @@ LoadedModel load_model(const std::string& dir, Heads heads) {
     throw Error(dir + ": vocab.txt has " + std::to_string(vocab.size()) + " tokens but config.json says vocab_size " +
                 std::to_string(config.vocab_size));
   check_weights_match_config(ck.weights, config, dir + "/config.json", dir + "/model.safetensors");
+  if (heads == Heads::Classification && config.num_labels < 1)
+    throw Error(dir + ": a pretrained model without a classification head (config.json has no num_labels); "
+                      "fine-tune it first (dnabert finetune --init " + dir + ")");
   auto model = std::make_unique<Bert>(config, heads);
   model->load_weights(ck.weights, dir + "/model.safetensors");
   return LoadedModel{std::move(model), std::move(vocab), dir};

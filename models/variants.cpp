@@ -38,9 +38,19 @@ std::vector<VariantWindow> variant_windows(const std::vector<io::VcfRecord>& rec
   io::FastaReader reader(fasta_path);
   io::SequenceRecord rec;
   std::string chrom;
-  while (!by_chrom.empty() && reader.next(rec, chrom)) {
+  std::vector<char> chunk(size_t{1} << 16);
+  // The whole reference is read, to refuse a name given twice: which of the
+  // two records a variant lies on would otherwise depend on the file order.
+  std::map<std::string, uint64_t> line_of;
+  while (reader.next_record(rec)) {
+    const auto [seen, fresh] = line_of.emplace(rec.name, rec.line);
+    if (!fresh)
+      throw Error(fasta_path + ": line " + std::to_string(rec.line) + ": record '" + rec.name +
+                  "' has the name of the record at line " + std::to_string(seen->second));
     auto it = by_chrom.find(rec.name);
     if (it == by_chrom.end()) continue;
+    chrom.clear();
+    while (size_t got = reader.read_bases(chunk.data(), chunk.size())) chrom.append(chunk.data(), got);
     const int64_t n = static_cast<int64_t>(chrom.size());
     for (size_t i : it->second) {
       const io::VcfRecord& v = records[i];

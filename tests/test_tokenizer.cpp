@@ -344,7 +344,7 @@ TEST_CASE("dnabert tokenize: bad input fails with a clear message") {
   CHECK(status == 1);
   std::string out = run(kBinary + " tokenize --k 9 " + input, status);
   CHECK(status == 2);
-  CHECK(out.find("--k: Value 9 not in range 3 to 8") != std::string::npos);
+  CHECK(out.find("--k: must be an integer in 3..8, got 9") != std::string::npos);
   run(kBinary + " tokenize --k 3 --format words " + input, status);
   CHECK(status == 2);
   out = run(kBinary + " tokenize --k 4 --vocab " + source_path("tests/data/dnabert/vocab_3mer.txt") + " " + input,

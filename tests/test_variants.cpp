@@ -33,7 +33,7 @@ TEST_CASE("diff and logOR as DNABERT's SNP.py") {
 }
 
 TEST_CASE("mutation file: SNPs, insertions (start == end), deletions (empty allele), and its errors") {
-  const std::string path = write_file("muts.tsv", "# idx start end allele\n0\t2\t3\tT\n1\t4\t4\tgg\n2\t1\t3\t\n\n3\t0\t1\n");
+  const std::string path = write_file("muts.tsv", "# idx start end allele\n0\t2\t3\tT\n1\t4\t4\tgg\n2\t1\t3\t\n\n3\t0\t1\t\n");
   const auto m = io::read_mutations(path);
   REQUIRE(m.size() == 4);
   CHECK(m[0].index == 0);
@@ -55,7 +55,10 @@ TEST_CASE("mutation file: SNPs, insertions (start == end), deletions (empty alle
     const std::string p = write_file("bad_muts.tsv", text);
     return error_of([&] { io::read_mutations(p); }).substr(p.size());
   };
-  CHECK(err("0\t1\n") == ": line 1: expected 4 tab-separated columns (index, start, end, allele), got 2");
+  const std::string columns = "expected 4 tab-separated columns (index, start, end, allele; a deletion has an "
+                              "empty allele after the last tab), got ";
+  CHECK(err("0\t1\n") == ": line 1: " + columns + "2");
+  CHECK(err("0\t1\t2\tA\n3\t0\t1\n") == ": line 2: " + columns + "3");  // cut off, or a deletion? not guessed
   CHECK(err("0\t1\t2\tA\n-1\t1\t2\tA\n") == ": line 2: index '-1' is not a non-negative integer");
   CHECK(err("0\t5\t2\tA\n") == ": line 1: end 2 is before start 5");
   CHECK(err("0\t1\t2\tAX\n") == ": line 1: allele 'AX' holds a character other than A, C, G, T, N");

@@ -62,6 +62,8 @@ Vocab Vocab::kmer(int k) {
 
 Vocab Vocab::from_tokens(std::vector<std::string> tokens, const std::string& source) {
   if (tokens.empty()) throw Error(source + ": empty vocabulary");
+  // A UTF-8 byte order mark, as some Windows editors write, is no part of the first token.
+  if (tokens[0].rfind("\xef\xbb\xbf", 0) == 0) tokens[0].erase(0, 3);
   Vocab v;
   v.tokens_ = std::move(tokens);
   const auto& t = v.tokens_;
