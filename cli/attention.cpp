@@ -46,6 +46,7 @@ int run(const AttentionArgs& a) {
   int64_t total = 0, width = 0, truncated = 0;
   {
     io::SequenceSource source(a.input);
+    source.require_kmer(k);
     io::SourceItem item;
     tokenizer::Encoding enc;
     while (source.next(item)) {

@@ -38,6 +38,7 @@ int run(const EmbedArgs& a) {
   tokenizer::KmerTokenizer tok(lm.vocab, topt);
 
   io::SequenceSource source(a.input);
+  source.require_kmer(tok.k());
   const bool none = a.pooling == "none";
   io::NpyWriter npy(a.out, none ? engine::Dims{T, H} : engine::Dims{H});
   engine::Arena arena;

@@ -40,6 +40,7 @@ int run(const PredictArgs& a) {
   wo.output = models::output_kind_for(cfg);
   tokenizer::KmerTokenizer tok(lm.vocab);
   io::SequenceSource source(a.input);
+  source.require_kmer(tok.k());
   io::AtomicFile out(a.out);
   std::string header = "id";
   if (wo.output == models::OutputKind::Identity)

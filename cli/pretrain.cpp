@@ -144,8 +144,8 @@ Registration reg([](CLI::App& app) {
   s->add_option("--resume", o.resume, "Resume from a checkpoint directory (or the latest one under a directory)");
   s->add_option("--eval-every", o.eval_every, "Evaluate on held-out data every M steps (0 = at the end)")
       ->check(integer_in<int64_t>(0))->capture_default_str();
-  s->add_option("--eval-batches", o.eval_batches, "Held-out batches per evaluation")
-      ->check(integer_in<int>(1))->capture_default_str();
+  s->add_option("--eval-batches", o.eval_batches, "Held-out batches per evaluation (0 = no held-out evaluation)")
+      ->check(integer_in<int>(0))->capture_default_str();
   s->add_option("--save-every", o.save_every, "Checkpoint every N steps (0 = at the end)")
       ->check(integer_in<int64_t>(0))->capture_default_str();
   s->add_option("--keep-last", o.keep_last, "Checkpoints to keep (0 = all)")

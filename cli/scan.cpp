@@ -60,7 +60,7 @@ int run(const ScanArgs& a) {
   io::FastaReader reader(a.fasta);
   io::SequenceRecord rec;
   std::vector<char> chunk(1 << 16);
-  uint64_t done_bases = 0, windows = 0;
+  uint64_t done_bases = 0, windows = 0, short_records = 0;
   struct Pending {
     std::string chrom;
     int64_t start, end;
@@ -119,9 +119,16 @@ int run(const ScanArgs& a) {
       bar.update(static_cast<int64_t>(done_bases), std::to_string(windows + pending.size()) + " windows");
       if (n == 0) break;
     }
-    if (!any && length >= k) add_window(rec.name, buf.substr(static_cast<size_t>(0 - buf_start)), 0, length);
+    // A record shorter than one window has no score at this window length: counted, not scored.
+    if (!any) ++short_records;
   }
   flush();
+  if (short_records > 0)
+    std::fprintf(stderr, "scan: warning: %llu record%s shorter than --window %lld bp skipped (no window fits)\n",
+                 static_cast<unsigned long long>(short_records), short_records == 1 ? "" : "s",
+                 static_cast<long long>(a.window));
+  if (windows == 0)
+    throw Error(a.fasta + ": no record is at least --window " + std::to_string(a.window) + " bp long; nothing to score");
   out.commit();
   bar.finish(std::to_string(windows) + " windows");
   std::printf("wrote %s: %llu windows over %llu bp\n", a.out.c_str(), static_cast<unsigned long long>(windows),

@@ -267,8 +267,13 @@ struct FastaReader::Impl {
     if (!header.empty() && header.back() == '\r') header.pop_back();
     for (unsigned char c : header)
       if (c < 0x20 && c != '\t') fail_at(header_line, "unexpected character " + show_char(c) + " in header");
-    size_t name_end = header.find_first_of(" \t");
-    current.name = header.substr(0, name_end);
+    // The name is the header's first word; blanks before it are skipped, as
+    // in "> 6400" (CNNProm's files). A header with no word at all is refused:
+    // it would become an empty id or chromosome column downstream.
+    const size_t name_start = header.find_first_not_of(" \t");
+    if (name_start == std::string::npos) fail_at(header_line, "a record with no name (a header line with nothing after its '>')");
+    size_t name_end = header.find_first_of(" \t", name_start);
+    current.name = header.substr(name_start, name_end == std::string::npos ? std::string::npos : name_end - name_start);
     size_t desc = name_end == std::string::npos ? std::string::npos : header.find_first_not_of(" \t", name_end);
     current.description = desc == std::string::npos ? "" : header.substr(desc);
     current.line = header_line;

@@ -14,6 +14,7 @@ struct SequenceSource::Impl {
   std::string pending;  // first line, already read while detecting the format
   bool has_pending = false;
   uint64_t count = 0;
+  size_t min_bases = 0;  // require_kmer's k
 };
 
 SequenceSource::SequenceSource(const std::string& path) : impl_(std::make_unique<Impl>()) {
@@ -57,6 +58,10 @@ bool SequenceSource::next(SourceItem& item) {
   if (s.kind == Impl::Kind::Fasta) {
     SequenceRecord rec;
     if (!s.fasta->next(rec, item.text)) return false;
+    if (item.text.size() < s.min_bases)
+      throw Error(s.path + ": line " + std::to_string(rec.line) + ": record " + rec.name + " has " +
+                  std::to_string(item.text.size()) + " bases, fewer than k=" + std::to_string(s.min_bases) +
+                  ", so it has no k-mer");
     item.id = rec.name;
     item.input = tokenizer::Input::Sequence;
     ++s.count;
@@ -88,7 +93,12 @@ bool SequenceSource::next(SourceItem& item) {
   item.id = (s.kind == Impl::Kind::Lines ? "line" : "row") + std::to_string(s.count);
   item.text = std::move(text);
   item.input = tokenizer::detect_input(item.text);
+  if (item.input == tokenizer::Input::Sequence && item.text.size() < s.min_bases)
+    throw Error(s.path + ": line " + std::to_string(lineno) + ": a sequence of " + std::to_string(item.text.size()) +
+                " bases, fewer than k=" + std::to_string(s.min_bases) + ", so it has no k-mer");
   return true;
 }
+
+void SequenceSource::require_kmer(int k) { impl_->min_bases = k > 0 ? static_cast<size_t>(k) : 0; }
 
 }  // namespace dnabert::io

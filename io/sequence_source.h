@@ -25,6 +25,9 @@ class SequenceSource {
   // The next sequence; false at the end. Throws dnabert::Error with file and line.
   bool next(SourceItem& item);
   const char* format() const;  // "FASTA", "CSV", "TSV" or "lines"
+  // From now on a sequence of fewer than `k` bases (it has no k-mer, so it
+  // would be scored as [CLS] [SEP] alone) is an error naming its record or line.
+  void require_kmer(int k);
 
  private:
   struct Impl;

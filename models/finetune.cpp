@@ -316,6 +316,14 @@ FinetuneResult finetune(const FinetuneOptions& o, const FinetuneCallbacks& cb_al
     if (d.sentence_k && d.sentence_k != vocab.k())
       throw Error(name + ": the data holds " + std::to_string(d.sentence_k) + "-mer sentences but the model uses k=" +
                   std::to_string(vocab.k()));
+    // A sequence shorter than k has no k-mer: it would be trained on or scored as [CLS] [SEP] alone.
+    if (d.input == tokenizer::Input::Sequence)
+      for (const std::vector<std::string>* texts : {&d.texts, &d.texts_b})
+        for (size_t i = 0; i < texts->size(); ++i)
+          if ((*texts)[i].size() < static_cast<size_t>(vocab.k()))
+            throw Error(name + ": example " + std::to_string(i + 1) + ": a sequence of " +
+                        std::to_string((*texts)[i].size()) + " bases is shorter than k=" + std::to_string(vocab.k()) +
+                        ", so it has no k-mer");
     return io::tokenize_dataset(d, tok);
   };
   std::vector<io::Example> train_ex = tokenize(train, o.train), dev_ex = tokenize(dev, o.dev), test_ex;

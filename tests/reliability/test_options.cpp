@@ -65,7 +65,7 @@ TEST_CASE("out-of-range option values are usage errors that give the real bound"
       {pretrain, "--max-len", "-1", ">= 8"},
       {pretrain, "--eval-every", "-1", ">= 0"},
       {pretrain, "--save-every", "-1", ">= 0"},
-      {pretrain, "--eval-batches", "-3", ">= 1"},
+      {pretrain, "--eval-batches", "-3", ">= 0"},
       {pretrain, "--keep-last", "-1", ">= 0"},
       {pretrain, "--mlm-probability", "0", "in (0, 1)"},
       {pretrain, "--mask-rate", "1", "in (0, 1)"},
