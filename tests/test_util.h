@@ -67,6 +67,9 @@ inline std::string error_of(const std::function<void()>& f) {
   return "(no error)";
 }
 
+// Whether `text` (a command's output, a file) contains `part`.
+inline bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
 struct CliRun {
   int status = -1;
   std::string output;  // stdout and stderr together

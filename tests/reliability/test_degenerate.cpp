@@ -15,7 +15,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 std::string model() {
   static const std::string dir = tiny_model_dir("degenerate_model", 2, 5);

@@ -64,7 +64,6 @@ std::string user_folder(const std::string& dir) {
   return dir;
 }
 
-bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 // The converted hf_tiny model (k = 3, hidden 8, 16 positions), made once.
 const std::string& tiny_model() {

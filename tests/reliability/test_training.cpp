@@ -19,7 +19,6 @@ const std::string kLambda = source_path("tests/data/genomes/lambda_phage.fa.gz")
 const std::string kPretrain =
     "pretrain --fasta " + kLambda + " --k 3 --config tiny --max-len 24 --batch 4 --eval-every 0 --eval-batches 1";
 
-bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 // A CSV of `n` random 30-base sequences; label(i) gives row i's label.
 std::string csv(const std::string& name, int n, const std::function<std::string(int)>& label) {
