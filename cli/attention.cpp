@@ -47,6 +47,7 @@ int run(const AttentionArgs& a) {
   {
     io::SequenceSource source(a.input);
     source.require_kmer(k);
+    source.set_piece_bases(static_cast<size_t>(T - 2 + k));  // the first T-2 k-mers, and one base to tell truncation
     io::SourceItem item;
     tokenizer::Encoding enc;
     while (source.next(item)) {
@@ -63,6 +64,7 @@ int run(const AttentionArgs& a) {
                spec.heads.empty() ? "all" : std::to_string(spec.heads.size()).c_str(), static_cast<long long>(width));
 
   io::SequenceSource source(a.input);
+  source.set_piece_bases(static_cast<size_t>(T - 2 + k));
   io::NpyWriter npy(a.out, engine::Dims{width});
   engine::Arena arena;
   ProgressBar bar("attention", total, "seq");

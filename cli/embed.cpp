@@ -39,6 +39,9 @@ int run(const EmbedArgs& a) {
 
   io::SequenceSource source(a.input);
   source.require_kmer(tok.k());
+  // Only the first T-2 k-mers are embedded: read one base more, to tell a
+  // truncated sequence, and skip the rest unread.
+  source.set_piece_bases(static_cast<size_t>(T - 2 + tok.k()));
   const bool none = a.pooling == "none";
   io::NpyWriter npy(a.out, none ? engine::Dims{T, H} : engine::Dims{H});
   engine::Arena arena;

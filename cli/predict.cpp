@@ -1,5 +1,6 @@
 // dnabert predict: class probabilities for new sequences with a fine-tuned model.
 #include <cstdio>
+#include <deque>
 #include <filesystem>
 #include <memory>
 
@@ -11,6 +12,7 @@
 #include "models/inference.h"
 #include "models/loading.h"
 #include "ops/ops.h"
+#include "tokenizer/kmer.h"
 
 namespace dnabert::cli {
 namespace {
@@ -49,39 +51,52 @@ int run(const PredictArgs& a) {
     for (const auto& n : names) header += "\tprob_" + n;
   out.write(header + (wo.output == models::OutputKind::Identity ? "" : "\tpredicted") + "\twindows\n");
   engine::Arena arena;
-  std::vector<std::string> ids;
-  std::vector<std::vector<int32_t>> kmers;
-  io::SourceItem item;
+  // Long sequences stream: bases in pieces, k-mers into the classifier's windows.
+  source.set_piece_bases(size_t{1} << 16);
+  models::WindowClassifier classifier(*lm.model, wo, arena);
+  tokenizer::KmerStream stream(tok);
+  std::deque<std::string> pending_ids;  // sequences whose windows have not all run
+  std::vector<int32_t> kmers;
+  std::vector<float> p;
   int64_t done = 0, windowed = 0;
-  bool more = true;
-  while (more) {
-    ids.clear();
-    kmers.clear();
-    while (static_cast<int>(kmers.size()) < a.batch && (more = source.next(item))) {
-      ids.push_back(item.id);
-      kmers.emplace_back();
-      tok.append_ids(item.text, item.input, kmers.back());
-    }
-    if (kmers.empty()) break;
-    std::vector<int> nwin;
-    const std::vector<float> p = models::classify_sequences(*lm.model, kmers, wo, arena, &nwin);
-    for (size_t b = 0; b < kmers.size(); ++b) {
-      std::string line = ids[b], labels;
+  auto write_finished = [&] {
+    int nwin = 0;
+    while (classifier.next_result(p, nwin)) {
+      std::string line = pending_ids.front(), labels;
+      pending_ids.pop_front();
       int best = 0;
       for (int c = 0; c < C; ++c) {
         char buf[32];
-        std::snprintf(buf, sizeof buf, "\t%.6f", p[b * C + c]);
+        std::snprintf(buf, sizeof buf, "\t%.6f", p[static_cast<size_t>(c)]);
         line += buf;
-        if (p[b * C + c] > p[b * C + best]) best = c;
-        if (p[b * C + c] >= 0.5f) labels += (labels.empty() ? "" : ";") + names[static_cast<size_t>(c)];
+        if (p[static_cast<size_t>(c)] > p[static_cast<size_t>(best)]) best = c;
+        if (p[static_cast<size_t>(c)] >= 0.5f) labels += (labels.empty() ? "" : ";") + names[static_cast<size_t>(c)];
       }
       if (wo.output == models::OutputKind::Softmax) line += "\t" + names[static_cast<size_t>(best)];
       if (wo.output == models::OutputKind::Sigmoid) line += "\t" + labels;  // every label with p >= 0.5
-      out.write(line + "\t" + std::to_string(nwin[b]) + "\n");
-      windowed += nwin[b] > 1;
+      out.write(line + "\t" + std::to_string(nwin) + "\n");
+      windowed += nwin > 1;
+      ++done;
     }
-    done += static_cast<int64_t>(kmers.size());
+  };
+  io::SourceItem item;
+  while (source.next(item)) {
+    pending_ids.push_back(item.id);
+    classifier.begin();
+    stream.reset();
+    do {
+      kmers.clear();
+      if (item.input == tokenizer::Input::Sentence)
+        tok.append_ids(item.text, item.input, kmers);
+      else
+        stream.append(item.text, kmers);
+      classifier.add(kmers);
+    } while (item.partial && source.more(item));
+    classifier.end();
+    write_finished();
   }
+  classifier.flush();
+  write_finished();
   out.commit();
   std::printf("wrote %s: %lld sequences, %d classes\n", a.out.c_str(), static_cast<long long>(done), C);
   if (windowed)
@@ -98,7 +113,7 @@ Registration reg([](CLI::App& app) {
       ->required()->check(CLI::ExistingDirectory);
   s->add_option("--input", a->input, "FASTA/FASTQ (.gz), GUE CSV, DNABERT TSV, or one sequence per line")->required();
   s->add_option("--out", a->out, "Output TSV: id, one probability per class, predicted label, windows used")->required();
-  s->add_option("--batch", a->batch, "Sequences per batch")->check(integer_in<int>(1))->capture_default_str();
+  s->add_option("--batch", a->batch, "Windows per forward pass (a sequence that fits the model is one window)")->check(integer_in<int>(1))->capture_default_str();
   s->add_option("--max-len", a->max_len, "Tokens per window (default: the model's positions)")
       ->check(integer_in<int>(3));
   s->add_option("--stride", a->stride, "k-mers between windows of a long sequence (default: half a window)")

@@ -3,13 +3,17 @@
 //
 // Input (a file, or stdin when INPUT is absent or "-"; plain or gzip):
 //   FASTA/FASTQ  if the first non-blank line starts with '>' or '@'; read with
-//                io::FastaReader (stdin FASTA is buffered in memory first);
+//                io::FastaReader, in pieces: a record of any length is printed as it is
+//                read, and only what --max-len keeps is read at all;
 //   otherwise    one sequence per line, blank lines skipped; a line with
 //                spaces is a DNABERT k-mer sentence ("ACGTAC CGTACG ...").
+#include <cstdint>
 #include <cstdio>
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "cli/commands.h"
 #include "engine/error.h"
@@ -50,36 +54,99 @@ void check_line(const std::string& line, tokenizer::Input input, const tokenizer
   }
 }
 
+// Prints one line per sequence as its k-mer ids arrive, so neither the ids nor
+// the line of a long sequence is held whole: [CLS], the k-mers up to max_len,
+// [SEP]. With drop_last (raw sequences only) each id is held back until the
+// next arrives, and the last one is dropped.
 class Printer {
  public:
-  Printer(const tokenizer::KmerTokenizer& tokenizer, bool as_tokens) : tokenizer_(tokenizer), as_tokens_(as_tokens) {}
+  Printer(const tokenizer::KmerTokenizer& tokenizer, bool as_tokens)
+      : tokenizer_(tokenizer), as_tokens_(as_tokens), stream_(tokenizer) {
+    const size_t max_len = tokenizer.options().max_len;
+    cap_ = max_len == 0 ? SIZE_MAX : max_len - 2;
+  }
 
-  void print(std::string_view text, tokenizer::Input input) {
-    tokenizer_.encode(text, input, encoding_);
-    line_.clear();
-    for (size_t i = 0; i < encoding_.ids.size(); ++i) {
-      if (i) line_ += ' ';
-      if (as_tokens_)
-        line_ += tokenizer_.vocab().token(encoding_.ids[i]);
-      else
-        line_ += std::to_string(encoding_.ids[i]);
+  void begin(tokenizer::Input input) {
+    input_ = input;
+    printed_ = 0;
+    holding_ = false;
+    stream_.reset();
+    first_ = true;
+    put(tokenizer::kClsId, false);
+  }
+  // More of the sequence's text: bases, or a whole k-mer sentence.
+  void text(std::string_view text) {
+    ids_.clear();
+    if (input_ == tokenizer::Input::Sentence)
+      tokenizer_.append_ids(text, input_, ids_);
+    else
+      stream_.append(text, ids_);
+    const bool hold = input_ == tokenizer::Input::Sequence && tokenizer_.options().drop_last;
+    for (int32_t id : ids_) {
+      if (!hold) {
+        put(id, true);
+      } else {
+        if (holding_) put(held_, true);
+        held_ = id, holding_ = true;
+      }
     }
+  }
+  bool full() const { return printed_ >= cap_; }  // the rest of the sequence would be truncated
+  void end() {
+    put(tokenizer::kSepId, false);
     line_ += '\n';
-    if (std::fwrite(line_.data(), 1, line_.size(), stdout) != line_.size())
-      throw Error("cannot write to standard output");
+    write();
   }
 
  private:
+  void put(int32_t id, bool kmer) {
+    if (kmer && printed_++ >= cap_) return;
+    if (!first_) line_ += ' ';
+    first_ = false;
+    if (as_tokens_)
+      line_ += tokenizer_.vocab().token(id);
+    else
+      line_ += std::to_string(id);
+    if (line_.size() >= (size_t{1} << 16)) write();
+  }
+  void write() {
+    if (std::fwrite(line_.data(), 1, line_.size(), stdout) != line_.size())
+      throw Error("cannot write to standard output");
+    line_.clear();
+  }
+
   const tokenizer::KmerTokenizer& tokenizer_;
   bool as_tokens_;
-  tokenizer::Encoding encoding_;
+  tokenizer::KmerStream stream_;
+  tokenizer::Input input_ = tokenizer::Input::Sequence;
+  size_t cap_, printed_ = 0;
+  int32_t held_ = 0;
+  bool holding_ = false, first_ = true;
+  std::vector<int32_t> ids_;
   std::string line_;
 };
 
 void print_fasta(io::FastaReader& reader, Printer& printer) {
   io::SequenceRecord record;
-  std::string sequence;
-  while (reader.next(record, sequence)) printer.print(sequence, tokenizer::Input::Sequence);
+  std::vector<char> bases(size_t{1} << 16);
+  while (reader.next_record(record)) {
+    printer.begin(tokenizer::Input::Sequence);
+    size_t got;
+    while (!printer.full() && (got = reader.read_bases(bases.data(), bases.size())) > 0)
+      printer.text(std::string_view(bases.data(), got));
+    printer.end();  // next_record skips what truncation left unread
+  }
+}
+
+// A line already in memory, in pieces, so its ids are never all held.
+void print_line(std::string_view line, tokenizer::Input input, Printer& printer) {
+  printer.begin(input);
+  if (input == tokenizer::Input::Sentence)
+    printer.text(line);
+  else
+    for (size_t at = 0; at < line.size() && !printer.full(); at += size_t{1} << 16)
+      printer.text(line.substr(at, size_t{1} << 16));
+  printer.end();
 }
 
 int run_tokenize(const TokenizeArgs& args, bool k_given) {
@@ -118,7 +185,7 @@ int run_tokenize(const TokenizeArgs& args, bool k_given) {
       if (line.find_first_not_of(" \t") == std::string::npos) continue;
       auto input = tokenizer::detect_input(line);
       check_line(line, input, tokenizer.vocab(), *lines);
-      printer.print(line, input);
+      print_line(line, input, printer);
     } while (lines->next(line));
   }
   flush_stdout();

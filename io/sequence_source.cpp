@@ -15,6 +15,11 @@ struct SequenceSource::Impl {
   bool has_pending = false;
   uint64_t count = 0;
   size_t min_bases = 0;  // require_kmer's k
+  size_t piece = 0;      // set_piece_bases; 0 = whole
+  // The current sequence's unread rest: in the FASTA reader, or of `line`.
+  bool open = false;
+  std::string line;
+  size_t line_at = 0;
 };
 
 SequenceSource::SequenceSource(const std::string& path) : impl_(std::make_unique<Impl>()) {
@@ -57,8 +62,13 @@ bool SequenceSource::next(SourceItem& item) {
   Impl& s = *impl_;
   if (s.kind == Impl::Kind::Fasta) {
     SequenceRecord rec;
-    if (!s.fasta->next(rec, item.text)) return false;
-    if (item.text.size() < s.min_bases)
+    s.open = false;
+    if (!s.fasta->next_record(rec)) return false;
+    s.open = true;
+    item.text.clear();
+    item.partial = false;
+    if (!more(item) || !item.partial) s.open = false;
+    if (!item.partial && item.text.size() < s.min_bases)
       throw Error(s.path + ": line " + std::to_string(rec.line) + ": record " + rec.name + " has " +
                   std::to_string(item.text.size()) + " bases, fewer than k=" + std::to_string(s.min_bases) +
                   ", so it has no k-mer");
@@ -79,11 +89,10 @@ bool SequenceSource::next(SourceItem& item) {
     if (line.find_first_not_of(" \t") != std::string::npos) break;
   }
   const uint64_t lineno = s.lines->line_number();
-  std::string text = line;
-  if (s.kind == Impl::Kind::Csv || s.kind == Impl::Kind::Tsv) {
-    const char sep = s.kind == Impl::Kind::Csv ? ',' : '\t';
-    text = line.substr(0, line.find(sep));
-  }
+  std::string& text = s.line;
+  text = std::move(line);
+  if (s.kind == Impl::Kind::Csv || s.kind == Impl::Kind::Tsv)
+    text.resize(std::min(text.size(), text.find(s.kind == Impl::Kind::Csv ? ',' : '\t')));
   for (char c : text)
     if (c != ' ' && !is_nucleotide_letter(c))
       throw Error(s.path + ": line " + std::to_string(lineno) + ": invalid character " +
@@ -91,13 +100,45 @@ bool SequenceSource::next(SourceItem& item) {
   if (text.empty()) throw Error(s.path + ": line " + std::to_string(lineno) + ": empty sequence");
   ++s.count;
   item.id = (s.kind == Impl::Kind::Lines ? "line" : "row") + std::to_string(s.count);
-  item.text = std::move(text);
-  item.input = tokenizer::detect_input(item.text);
+  item.input = tokenizer::detect_input(text);
+  item.partial = false;
+  s.line_at = 0;
+  s.open = true;
+  if (item.input == tokenizer::Input::Sentence || s.piece == 0) {
+    item.text = std::move(text);  // a k-mer sentence is never cut
+    s.open = false;
+  } else {
+    more(item);
+  }
   if (item.input == tokenizer::Input::Sequence && item.text.size() < s.min_bases)
     throw Error(s.path + ": line " + std::to_string(lineno) + ": a sequence of " + std::to_string(item.text.size()) +
                 " bases, fewer than k=" + std::to_string(s.min_bases) + ", so it has no k-mer");
   return true;
 }
+
+bool SequenceSource::more(SourceItem& item) {
+  Impl& s = *impl_;
+  item.text.clear();
+  item.partial = false;
+  if (!s.open) return false;
+  const size_t want = s.piece ? s.piece : SIZE_MAX;
+  if (s.kind == Impl::Kind::Fasta) {
+    char buf[4096];
+    while (item.text.size() < want) {
+      const size_t got = s.fasta->read_bases(buf, std::min(sizeof buf, want - item.text.size()));
+      if (got == 0) break;
+      item.text.append(buf, got);
+    }
+  } else {
+    item.text.assign(s.line, s.line_at, want);
+    s.line_at += item.text.size();
+  }
+  item.partial = s.piece != 0 && item.text.size() == want;
+  if (item.text.empty()) s.open = false;
+  return !item.text.empty();
+}
+
+void SequenceSource::set_piece_bases(size_t bases) { impl_->piece = bases; }
 
 void SequenceSource::require_kmer(int k) { impl_->min_bases = k > 0 ? static_cast<size_t>(k) : 0; }
 

@@ -23,78 +23,132 @@ OutputKind output_kind_for(const BertConfig& config) {
   return OutputKind::Softmax;
 }
 
+WindowClassifier::WindowClassifier(const Bert& model, const WindowOptions& options, engine::Arena& arena)
+    : model_(model), options_(options), arena_(arena), L_(options.max_len - 2), C_(model.config().num_labels) {
+  if (L_ < 1) throw UsageError("window length must be at least 3 tokens");
+  if (options_.batch < 1) throw UsageError("batch must be at least 1");
+  stride_ = options_.stride > 0 ? options_.stride : std::max<int64_t>(1, L_ / 2);
+}
+
+void WindowClassifier::begin() {
+  Sequence seq;
+  seq.acc.assign(static_cast<size_t>(C_), options_.aggregate == Aggregate::Max ? -DBL_MAX : 0.0);
+  sequences_.push_back(std::move(seq));
+  buf_.clear();
+  buf_start_ = n_ = next_start_ = 0;
+  queued_for_open_ = 0;
+}
+
+// Windows start at 0, stride, 2 stride, ... while one more k-mer follows the
+// window (start + L < n); the last window ends at the sequence's end. So a
+// window at next_start_ is certain once n_ > next_start_ + L_, and until the
+// end only the last L_ k-mers and those from next_start_ on are kept.
+void WindowClassifier::add(std::span<const int32_t> kmer_ids) {
+  if (sequences_.empty() || sequences_.back().ended) throw Error("WindowClassifier::add outside begin()/end()");
+  buf_.insert(buf_.end(), kmer_ids.begin(), kmer_ids.end());
+  n_ += static_cast<int64_t>(kmer_ids.size());
+  while (next_start_ + L_ < n_) {
+    queue(next_start_, L_);
+    next_start_ += stride_;
+  }
+  const int64_t keep = std::max<int64_t>(0, std::min(next_start_, n_ - L_));
+  if (keep - buf_start_ > static_cast<int64_t>(buf_.size()) / 2) {  // amortised: drop half or more at once
+    buf_.erase(buf_.begin(), buf_.begin() + (keep - buf_start_));
+    buf_start_ = keep;
+  }
+}
+
+void WindowClassifier::end() {
+  if (sequences_.empty() || sequences_.back().ended) throw Error("WindowClassifier::end without begin()");
+  if (queued_for_open_ == 0)
+    queue(0, std::min(L_, n_));  // a sequence that fits one window (or has no k-mer: [CLS] [SEP])
+  else
+    queue(n_ - L_, L_);
+  sequences_.back().ended = true;
+  buf_.clear();
+}
+
+void WindowClassifier::queue(int64_t start, int64_t len) {
+  const size_t at = win_ids_.size();
+  win_ids_.resize(at + static_cast<size_t>(L_), tokenizer::kPadId);
+  std::copy_n(buf_.begin() + (start - buf_start_), len, win_ids_.begin() + static_cast<int64_t>(at));
+  win_len_.push_back(len);
+  win_seq_.push_back(first_ + sequences_.size() - 1);
+  ++sequences_.back().pending;
+  ++queued_for_open_;
+  if (static_cast<int>(win_len_.size()) == options_.batch) run_batch();
+}
+
+void WindowClassifier::run_batch() {
+  const auto B = static_cast<int64_t>(win_len_.size());
+  if (B == 0) return;
+  const int64_t T = *std::max_element(win_len_.begin(), win_len_.end()) + 2;
+  std::vector<int32_t> ids(static_cast<size_t>(B * T), tokenizer::kPadId), mask(static_cast<size_t>(B * T), 0);
+  for (int64_t b = 0; b < B; ++b) {
+    const int64_t len = win_len_[static_cast<size_t>(b)];
+    int32_t* row = ids.data() + b * T;
+    row[0] = tokenizer::kClsId;
+    std::copy_n(win_ids_.begin() + b * L_, len, row + 1);
+    row[len + 1] = tokenizer::kSepId;
+    std::fill(mask.begin() + b * T, mask.begin() + b * T + len + 2, 1);
+  }
+  engine::Tape tape(arena_, engine::Tape::Mode::Inference);
+  BertInputs in{Tensor::from_ints({B, T}, ids, &arena_), Tensor(), Tensor::from_ints({B, T}, mask, &arena_)};
+  Tensor logits = model_.classify(tape, model_.encode(tape, in, {}, nullptr, Bert::cls_rows(tape, B, T)), {});
+  const float* pl = logits.f32();
+  for (int64_t b = 0; b < B; ++b) {
+    Sequence& seq = sequences_[static_cast<size_t>(win_seq_[static_cast<size_t>(b)] - first_)];
+    ++seq.windows;
+    --seq.pending;
+    for (int c = 0; c < C_; ++c) {
+      double& a = seq.acc[static_cast<size_t>(c)];
+      const double v = pl[b * C_ + c];
+      a = options_.aggregate == Aggregate::Mean ? a + v : std::max(a, v);
+    }
+  }
+  win_ids_.clear();
+  win_len_.clear();
+  win_seq_.clear();
+}
+
+void WindowClassifier::flush() { run_batch(); }
+
+bool WindowClassifier::next_result(std::vector<float>& outputs, int& windows) {
+  if (sequences_.empty() || !sequences_.front().ended || sequences_.front().pending > 0) return false;
+  Sequence seq = std::move(sequences_.front());
+  sequences_.pop_front();
+  ++first_;
+  windows = seq.windows;
+  std::vector<double>& acc = seq.acc;
+  if (options_.aggregate == Aggregate::Mean)
+    for (double& a : acc) a /= seq.windows;
+  outputs.resize(acc.size());
+  if (options_.output != OutputKind::Softmax) {
+    for (size_t c = 0; c < acc.size(); ++c)
+      outputs[c] = static_cast<float>(options_.output == OutputKind::Sigmoid ? 1.0 / (1.0 + std::exp(-acc[c])) : acc[c]);
+    return true;
+  }
+  const double mx = *std::max_element(acc.begin(), acc.end());
+  double z = 0;
+  for (double a : acc) z += std::exp(a - mx);
+  for (size_t c = 0; c < acc.size(); ++c) outputs[c] = static_cast<float>(std::exp(acc[c] - mx) / z);
+  return true;
+}
+
 std::vector<float> classify_sequences(const Bert& model, const std::vector<std::vector<int32_t>>& kmer_ids,
                                       const WindowOptions& o, engine::Arena& arena, std::vector<int>* windows_per) {
-  const int C = model.config().num_labels;
-  const int64_t L = o.max_len - 2;
-  if (L < 1) throw UsageError("window length must be at least 3 tokens");
-  const int64_t stride = o.stride > 0 ? o.stride : std::max<int64_t>(1, L / 2);
-  // Every window as (sequence, first k-mer, k-mers).
-  struct Window {
-    size_t seq;
-    int64_t start, len;
-  };
-  std::vector<Window> windows;
-  for (size_t s = 0; s < kmer_ids.size(); ++s) {
-    const int64_t n = static_cast<int64_t>(kmer_ids[s].size());
-    int64_t start = 0;
-    for (;;) {
-      windows.push_back({s, start, std::min(L, n - start)});
-      if (start + L >= n) break;
-      start = std::min(start + stride, n - L);  // the last window ends at the sequence end
-    }
+  WindowClassifier classifier(model, o, arena);
+  for (const auto& ids : kmer_ids) {
+    classifier.begin();
+    classifier.add(ids);
+    classifier.end();
   }
-  std::vector<double> acc(kmer_ids.size() * static_cast<size_t>(C), 0.0);
-  std::vector<int> count(kmer_ids.size(), 0);
-  if (o.aggregate == Aggregate::Max) std::fill(acc.begin(), acc.end(), -DBL_MAX);
-  for (size_t w0 = 0; w0 < windows.size(); w0 += static_cast<size_t>(o.batch)) {
-    const size_t w1 = std::min(windows.size(), w0 + static_cast<size_t>(o.batch));
-    const int64_t B = static_cast<int64_t>(w1 - w0);
-    int64_t T = 0;
-    for (size_t w = w0; w < w1; ++w) T = std::max(T, windows[w].len + 2);
-    std::vector<int32_t> ids(static_cast<size_t>(B * T), tokenizer::kPadId), mask(static_cast<size_t>(B * T), 0);
-    for (int64_t b = 0; b < B; ++b) {
-      const Window& win = windows[w0 + static_cast<size_t>(b)];
-      int32_t* row = ids.data() + b * T;
-      row[0] = tokenizer::kClsId;
-      std::copy_n(kmer_ids[win.seq].begin() + win.start, win.len, row + 1);
-      row[win.len + 1] = tokenizer::kSepId;
-      std::fill(mask.begin() + b * T, mask.begin() + b * T + win.len + 2, 1);
-    }
-    engine::Tape tape(arena, engine::Tape::Mode::Inference);
-    BertInputs in{Tensor::from_ints({B, T}, ids, &arena), Tensor(), Tensor::from_ints({B, T}, mask, &arena)};
-    Tensor logits = model.classify(tape, model.encode(tape, in, {}, nullptr, Bert::cls_rows(tape, B, T)), {});
-    const float* pl = logits.f32();
-    for (int64_t b = 0; b < B; ++b) {
-      const size_t s = windows[w0 + static_cast<size_t>(b)].seq;
-      ++count[s];
-      for (int c = 0; c < C; ++c) {
-        double& a = acc[s * static_cast<size_t>(C) + static_cast<size_t>(c)];
-        const double v = pl[b * C + c];
-        a = o.aggregate == Aggregate::Mean ? a + v : std::max(a, v);
-      }
-    }
-  }
-  std::vector<float> probs(acc.size());
+  classifier.flush();
+  std::vector<float> probs, one;
+  std::vector<int> count(kmer_ids.size());
   for (size_t s = 0; s < kmer_ids.size(); ++s) {
-    double mx = -DBL_MAX;
-    for (int c = 0; c < C; ++c) {
-      double& a = acc[s * C + static_cast<size_t>(c)];
-      if (o.aggregate == Aggregate::Mean) a /= count[s];
-      mx = std::max(mx, a);
-    }
-    if (o.output != OutputKind::Softmax) {
-      for (int c = 0; c < C; ++c) {
-        const double a = acc[s * C + static_cast<size_t>(c)];
-        probs[s * C + static_cast<size_t>(c)] =
-            static_cast<float>(o.output == OutputKind::Sigmoid ? 1.0 / (1.0 + std::exp(-a)) : a);
-      }
-      continue;
-    }
-    double z = 0;
-    for (int c = 0; c < C; ++c) z += std::exp(acc[s * C + static_cast<size_t>(c)] - mx);
-    for (int c = 0; c < C; ++c)
-      probs[s * C + static_cast<size_t>(c)] = static_cast<float>(std::exp(acc[s * C + static_cast<size_t>(c)] - mx) / z);
+    if (!classifier.next_result(one, count[s])) throw Error("WindowClassifier: a sequence has no result after flush()");
+    probs.insert(probs.end(), one.begin(), one.end());
   }
   if (windows_per) *windows_per = count;
   return probs;

@@ -16,6 +16,7 @@
 #include "engine/error.h"
 #include "io/batcher.h"
 #include "io/dataset.h"
+#include "io/sequence_source.h"
 #include "tokenizer/kmer.h"
 #include "tests/test_util.h"
 
@@ -346,4 +347,46 @@ TEST_CASE("pair inputs: sequence1, sequence2, label") {
   CHECK(ex[1].ids.size() == 7);  // [CLS] GGG GGC GCC [SEP] ACG [SEP]
   CHECK(error_of([&] { read_table(write_file("pairs_bad.csv", "sequence1,sequence2,label\nACGT,1\n")); }) ==
         temp_path("pairs_bad.csv") + ": line 2: expected 3 columns 'sequence1,sequence2,label', found 2");
+}
+
+TEST_CASE("sequence source in pieces: the pieces spell each record, and next() skips an unread rest") {
+  const std::string fasta = write_file("pieces.fa", ">empty\n>five\nACGTA\n>ten\nACGTA\nCCGGT\n>twentythree\n" +
+                                                        std::string(23, 'G') + "\n>last\nTTTT\n");
+  const std::string lines = write_file("pieces.txt", "ACGTA\nACGTACCGGT\n" + std::string(23, 'G') +
+                                                         "\nACG CGT GTA\nTTTT\n");
+  for (const std::string& path : {fasta, lines}) {
+    CAPTURE(path);
+    const std::vector<std::string> expected = path == fasta
+        ? std::vector<std::string>{"", "ACGTA", "ACGTACCGGT", std::string(23, 'G'), "TTTT"}
+        : std::vector<std::string>{"ACGTA", "ACGTACCGGT", std::string(23, 'G'), "ACG CGT GTA", "TTTT"};
+    // Every piece read: pieces of at most 4 bases that spell the sequence; a
+    // k-mer sentence comes whole.
+    dnabert::io::SequenceSource source(path);
+    source.set_piece_bases(4);
+    dnabert::io::SourceItem item;
+    for (const std::string& want : expected) {
+      REQUIRE(source.next(item));
+      std::string got = item.text;
+      CHECK(item.partial == (want.find(' ') == std::string::npos && want.size() >= 4));
+      if (item.partial) {
+        CHECK(item.text.size() == 4);
+        while (source.more(item)) {
+          CHECK(item.text.size() <= 4);
+          got += item.text;
+        }
+        CHECK_FALSE(item.partial);
+      }
+      CHECK(got == want);
+      CHECK_FALSE(source.more(item));
+    }
+    CHECK_FALSE(source.next(item));
+    // Only first pieces read: next() goes on at the following sequence.
+    dnabert::io::SequenceSource skipping(path);
+    skipping.set_piece_bases(4);
+    for (const std::string& want : expected) {
+      REQUIRE(skipping.next(item));
+      CHECK(item.text == (want.find(' ') == std::string::npos ? want.substr(0, 4) : want));
+    }
+    CHECK_FALSE(skipping.next(item));
+  }
 }

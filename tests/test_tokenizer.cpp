@@ -4,10 +4,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -352,4 +354,68 @@ TEST_CASE("dnabert tokenize: bad input fails with a clear message") {
   CHECK(status == 2);
   CHECK(out ==
         "dnabert: error: --k 4 but " + source_path("tests/data/dnabert/vocab_3mer.txt") + " is a 3-mer vocabulary\n");
+}
+
+TEST_CASE("KmerStream: pieces of any size give the ids of the whole sequence") {
+  std::mt19937 rng(7);
+  const char letters[] = "ACGTACGTACGTNacgtR";
+  for (int k : {3, 6}) {
+    for (bool lower_unk : {false, true}) {
+      TokenizerOptions options;
+      options.lowercase_unknown = lower_unk;
+      KmerTokenizer tok(k, options);
+      KmerStream stream(tok);
+      for (size_t length : {size_t{0}, size_t{2}, size_t{6}, size_t{7}, size_t{500}}) {
+        std::string seq;
+        for (size_t i = 0; i < length; ++i) seq += letters[rng() % (sizeof letters - 1)];
+        Ids whole, pieces;
+        tok.append_ids(seq, Input::Sequence, whole);
+        CHECK(whole.size() == tok.count_kmers(length));
+        stream.reset();
+        for (size_t at = 0; at < seq.size();) {
+          const size_t n = std::min<size_t>(seq.size() - at, rng() % 9);  // pieces of 0 to 8 bases
+          stream.append(std::string_view(seq).substr(at, n), pieces);
+          at += n;
+        }
+        CAPTURE(k);
+        CAPTURE(seq);
+        CHECK(pieces == whole);
+        CHECK(stream.bases() == length);
+      }
+    }
+  }
+}
+
+TEST_CASE("dnabert tokenize streams a long record: the same ids as encoding it whole") {
+  // 200,003 bases: longer than the reader's pieces, so k-mers straddle them.
+  std::mt19937 rng(3);
+  std::string seq;
+  for (int i = 0; i < 200003; ++i) seq += "ACGTN"[rng() % 5 == 4 ? 4 : rng() % 4];
+  std::string fasta = ">long\n";
+  for (size_t at = 0; at < seq.size(); at += 70) fasta += seq.substr(at, 70) + "\n";
+  const std::string fa = temp_path("long_record.fa"), line = temp_path("long_record.txt");
+  spit(fa, fasta + ">short\nACGTAC\n");
+  spit(line, seq + "\n");
+  auto expect = [&](const std::string& s, TokenizerOptions options) {
+    KmerTokenizer tok(6, options);
+    std::string out;
+    for (int32_t id : tok.encode(s).ids) {
+      if (!out.empty()) out += ' ';
+      out += std::to_string(id);
+    }
+    return out + "\n";
+  };
+  for (const std::string& flags : {std::string(""), std::string("--max-len 100"), std::string("--drop-last"),
+                                   std::string("--drop-last --max-len 20000")}) {
+    TokenizerOptions options;
+    options.drop_last = flags.find("--drop-last") != std::string::npos;
+    options.max_len = flags.find("--max-len 100") != std::string::npos ? 100
+                      : flags.find("--max-len") != std::string::npos ? 20000 : 0;
+    CAPTURE(flags);
+    int status = -1;
+    CHECK(run(kBinary + " tokenize --k 6 " + flags + " " + fa, status) == expect(seq, options) + expect("ACGTAC", options));
+    CHECK(status == 0);
+    CHECK(run(kBinary + " tokenize --k 6 " + flags + " " + line, status) == expect(seq, options));
+    CHECK(status == 0);
+  }
 }

@@ -35,28 +35,47 @@ size_t KmerTokenizer::count_kmers(size_t length) const {
   return options_.drop_last ? n - 1 : n;
 }
 
-// Rolling 2-bit code: code holds the last k bases; `run` counts the valid bases
-// ending at i, so the k-mer ending at i is a real k-mer iff run >= k.
 void KmerTokenizer::append_sequence_ids(std::string_view sequence, std::vector<int32_t>& out) const {
-  const auto k = static_cast<size_t>(this->k());
   const size_t n = count_kmers(sequence.size());
   if (n == 0) return;
-  const size_t first = out.size();
-  out.resize(first + n);
-  int32_t* dst = out.data() + first;
-  const uint32_t mask = num_kmers(this->k()) - 1;
-  uint32_t code = 0;
-  size_t run = 0;
-  const size_t bases = n + k - 1;
-  for (size_t i = 0; i < bases; ++i) {
-    uint8_t b = code_of_char_[static_cast<uint8_t>(sequence[i])];
-    if (b == kNotBase) {
-      run = 0;
-    } else {
-      code = ((code << 2) | b) & mask;
-      ++run;
-    }
-    if (i + 1 >= k) dst[i + 1 - k] = run >= k ? vocab_.kmer_id(code) : kUnkId;
+  KmerStream stream(*this);
+  stream.append(sequence.substr(0, n + static_cast<size_t>(k()) - 1), out);
+}
+
+void KmerStream::reset() {
+  code_ = 0;
+  run_ = 0;
+  bases_ = 0;
+}
+
+inline void KmerStream::step(char c) {
+  const uint8_t b = tokenizer_->code_of_char_[static_cast<uint8_t>(c)];
+  if (b == kNotBase) {
+    run_ = 0;
+  } else {
+    code_ = ((code_ << 2) | b) & (num_kmers(tokenizer_->k()) - 1);
+    ++run_;
+  }
+  ++bases_;
+}
+
+// Rolling 2-bit code: code holds the last k bases; `run` counts the valid bases
+// ending at base i, so the k-mer ending at i is a real k-mer iff run >= k.
+void KmerStream::append(std::string_view bases, std::vector<int32_t>& out) {
+  const auto k = static_cast<uint64_t>(tokenizer_->k());
+  const uint64_t before = bases_, after = bases_ + bases.size();
+  // k-mers end at bases k-1 .. after-1 of the sequence.
+  const uint64_t first_end = std::max(before, k - 1);
+  if (after <= first_end) {
+    for (char c : bases) step(c);
+    return;
+  }
+  const size_t at = out.size();
+  out.resize(at + static_cast<size_t>(after - first_end));
+  int32_t* dst = out.data() + at;
+  for (char c : bases) {
+    step(c);
+    if (bases_ >= k) *dst++ = run_ >= k ? tokenizer_->vocab_.kmer_id(code_) : kUnkId;
   }
 }
 

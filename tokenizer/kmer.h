@@ -79,9 +79,32 @@ class KmerTokenizer {
   void append_sequence_ids(std::string_view sequence, std::vector<int32_t>& out) const;
   void append_sentence_ids(std::string_view sentence, std::vector<int32_t>& out) const;
 
+  friend class KmerStream;
   Vocab vocab_;
   TokenizerOptions options_;
   std::array<uint8_t, 256> code_of_char_;  // 0..3 for a base, 4 for anything else
+};
+
+// The k-mer ids of a raw sequence that arrives in pieces of any size: the
+// concatenated output equals append_ids on the whole sequence (drop_last
+// aside: the stream cannot know which k-mer is the last, so the caller holds
+// one back). Between pieces it keeps the rolling code of the last k-1 bases,
+// so memory does not grow with the sequence.
+class KmerStream {
+ public:
+  explicit KmerStream(const KmerTokenizer& tokenizer) : tokenizer_(&tokenizer) {}
+  void reset();  // a new sequence
+  // Appends the ids of the k-mers that end within `bases`.
+  void append(std::string_view bases, std::vector<int32_t>& out);
+  uint64_t bases() const { return bases_; }  // of the current sequence so far
+
+ private:
+  void step(char c);
+
+  const KmerTokenizer* tokenizer_;
+  uint32_t code_ = 0;  // the last k bases, 2 bits each
+  size_t run_ = 0;     // valid bases ending at the last one
+  uint64_t bases_ = 0;
 };
 
 }  // namespace dnabert::tokenizer
