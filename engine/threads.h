@@ -2,7 +2,8 @@
 //
 // parallel_for cuts [0, n) into fixed chunks of `grain` items. The chunks do
 // not depend on the thread count, so any per-chunk partial result (see
-// engine/reduce.h) is the same with 1 or 16 threads.
+// reduce_rows_fixed and sum_fixed in ops/common.h) is the same with 1 or 16
+// threads.
 #pragma once
 #include <cstdint>
 

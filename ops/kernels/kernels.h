@@ -99,7 +99,8 @@ struct KernelTable {
   // dx (+)= s * (sigmoid(x) - t)
   void (*bce_logits_bwd)(const float* x, const float* t, float s, float* dx, int64_t n, bool acc);
 
-  // ---- fused kernels (ops/fused.h): one pass over rows instead of two ----
+  // ---- fused kernels (linear_gelu in ops/linear.h, add_layer_norm in
+// ops/normalization.h): one pass over rows instead of two ----
   // pre[r, :] += bias[:]; y[r, :] = GELU(pre[r, :]). Same arithmetic as
   // add_bias then gelu_fwd, so the results are bit-identical.
   void (*bias_gelu_fwd)(float* pre, const float* bias, float* y, int64_t rows, int64_t cols);
