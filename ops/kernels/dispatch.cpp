@@ -42,7 +42,8 @@ const KernelTable& table_for(Isa isa, Backend backend, Precision precision) {
 // The backend when none was chosen: for f32 our GEMM (as fast as dnnl_sgemm on
 // BERT's shapes and bit-identical for any thread count); for bf16 oneDNN's
 // matmul on CPUs with AMX-BF16, whose tile unit outruns any AVX-512 kernel
-// (bench/RESULTS.md), else ours. A forced narrower ISA (--isa avx2) keeps ours.
+// ("Default GEMM backend" in bench/RESULTS.md), else ours. A forced narrower
+// ISA (--isa avx2) keeps ours.
 Backend default_backend(Isa isa, Precision precision) {
   return precision == Precision::BF16 && isa == Isa::Avx512 && amx_bf16_supported() ? Backend::OneDnn
                                                                                       : Backend::Native;

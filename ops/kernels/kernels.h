@@ -48,7 +48,7 @@ struct KernelTable {
   void (*scale)(const float* x, float s, float* y, int64_t n, bool acc);
   // y[r·ldy + c] (+)= x[r·ldx + c]·s[r·ds] for r < rows, c < cols (ds = 0:
   // one scale for every row): scale row by row in one call, the same bits
-  // (attention's 64-float head rows, ~20 ns of call overhead each).
+  // (attention's head rows are 64 floats, too short to repay a call each).
   void (*scale_rows)(const float* x, int64_t ldx, const float* s, int64_t ds, float* y, int64_t ldy, int64_t rows,
                      int64_t cols, bool acc);
   // y[r, :] += bias[:]
@@ -226,9 +226,10 @@ const KernelTable& active();
 
 // Where `gemm` comes from: our kernels, or oneDNN (dnnl_sgemm for f32, the
 // bf16 matmul primitive for bf16); all other entries stay ours. Auto, the
-// default, is the faster on this CPU: native for f32 (as fast on BERT's shapes,
-// and dnnl_sgemm's results can depend on the thread count, ours never do:
-// bench/RESULTS.md), oneDNN for bf16 on the AVX-512 path of a CPU with AMX-BF16.
+// default, picks per CPU: native for f32 (as fast on BERT's shapes, and
+// dnnl_sgemm's results can depend on the thread count, ours never do; see
+// "Default GEMM backend" in bench/RESULTS.md), oneDNN for bf16 on the AVX-512
+// path of a CPU with AMX-BF16.
 enum class Backend { Native, OneDnn, Auto };
 Backend parse_backend(const std::string& name);  // "native" | "onednn" | "auto"
 const char* backend_name(Backend b);

@@ -29,7 +29,7 @@ inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
 #include "ops/kernels/gemm_driver.inc"
 
 // bf16 panels are half the bytes of fp32 ones: twice the K depth per slice
-// keeps the same L2 footprint (measured with bench_gemm, see docs/bf16.md).
+// keeps the same L2 footprint (docs/bf16.md has bench_gemm's bf16 figures).
 constexpr int64_t kKCMaxBf16 = 1536;
 
 inline __mmask16 first_n(int64_t n) {
