@@ -69,7 +69,6 @@ void Bert::init(uint64_t seed) {
   // order, 4 Philox words per value (Rng::normal): value j of a tensor whose
   // draws start at word `start` is the normal at word start + 4j, so chunks
   // of it can be drawn on any thread with the bits of one sequential pass.
-  // (Sequentially, BERT-base's 89M draws took ~19 s.)
   const uint64_t stream = engine::mix_stream(0x1417);
   uint64_t next_word = 0;
   for (size_t i = 0; i < params_.size(); ++i) {

@@ -32,7 +32,8 @@ Tensor additive_mask(Tape& tape, const Tensor& m) {
 // P = exp(S - L) and, with D = rowsum(dO ⊙ O) (which holds with dropout too),
 //   dP = dropout(dO vᵀ),  dS = P ⊙ (dP - D),  dq += dS k·scale,
 //   dk += dSᵀ (q·scale),  dv += dropout(P)ᵀ dO,
-// applying the saved bits (drawing the random numbers again cost ~12% of it).
+// applying the saved bits (cheaper than drawing the random numbers again,
+// and the same decisions by construction).
 // Each head is processed by one thread in a fixed tile order, so results do
 // not depend on the thread count. Dropout element (i, j) of head bh uses
 // Philox index first + (bh·T + i)·T + j, where i is the query's position
@@ -41,8 +42,7 @@ namespace {
 
 constexpr int64_t kTile = 64;
 // The forward pass's key tiles are twice as wide: the per-row work of the
-// online softmax and the rescale of O happen half as often (measured 4%
-// faster per score than 64-wide tiles, without dropout).
+// online softmax and the rescale of O happen half as often per score.
 constexpr int64_t kKeyTile = 128;
 
 struct AttentionShape {
@@ -74,7 +74,8 @@ void head_copy(const float* x, int64_t T, int64_t H, int64_t D, float* rows) {
 // The head's rows transposed tile by tile: key tile j0 (cols = min(tile,
 // T - j0) keys) becomes a contiguous [D, cols] block at out + j0·D. A plain
 // [D, T] transpose would put a tile's D rows 4·T bytes apart; with T = 512
-// they fall into 8 of L1's 64 sets and the tile product runs ~20% slower.
+// they fall into 8 of L1's 64 sets and evict each other during the tile
+// product.
 void head_transpose_tiled(const kernels::KernelTable& kt, const float* x, int64_t T, int64_t H, int64_t D,
                           int64_t tile, float* out) {
   for (int64_t j0 = 0; j0 < T; j0 += tile) {
@@ -199,9 +200,9 @@ Tensor attention(Tape& tape, const Tensor& q, const Tensor& k, const Tensor& v, 
     float *po = out.f32(), *pl = lse.f32();
     uint32_t* pkeep = keep.defined() ? reinterpret_cast<uint32_t*>(keep.i32()) : nullptr;
     // Heads go to threads as they come free (the forward and backward loops):
-    // one core of these KVM guests often runs slower than the other for a
-    // while (see take_rows in gemm_driver.inc). Each head is computed whole
-    // by one thread, so the bits do not depend on which.
+    // one core can run slower than another for a while on a shared or
+    // virtual machine (see take_rows in gemm_driver.inc). Each head is
+    // computed whole by one thread, so the bits do not depend on which.
 #pragma omp parallel for schedule(dynamic, 1)
     for (int64_t bh = 0; bh < B * NH; ++bh) {
       const int64_t b = bh / NH, h = bh % NH, D = s.D, koff = b * T * H + h * D, n0 = qr.begin(b), n1 = qr.end(b);

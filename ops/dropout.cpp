@@ -27,8 +27,8 @@ Tensor dropout(Tape& tape, const Tensor& x, float p, const engine::Rng& rng, con
   // The keep decisions as bits (C / 8 bytes per row), then y = x·keep/(1 - p)
   // from them; the backward pass reuses the bits instead of drawing the
   // numbers again. Bit for bit the result of kernels' dropout (mul_bits's
-  // contract), about 2× as fast forward and 6–7× backward
-  // (bench/RESULTS.md).
+  // contract); the forward pass draws once, and the backward pass only reads
+  // one bit per element instead of running Philox again.
   Tensor bits = Tensor::empty({R, ldb}, &tape.arena(), DType::I32);
   const float keep_scale = 1.0f / (1.0f - p);
   {

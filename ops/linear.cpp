@@ -39,9 +39,9 @@ Dims out_shape(const Tensor& x, const LinearDims& d) {
 // With --precision bf16 on oneDNN (the table has gemm_bf16in), a linear
 // layer converts each operand to bf16 once: x and w in the forward pass,
 // kept for the backward one, and dy there. gemm would convert every operand
-// of every product again (x and w twice, dy twice), and those conversions
-// took a sixth of a bf16 training step (bench/RESULTS.md). Both tensors are
-// undefined on every other table.
+// of every product again (x and w twice, dy twice), a memory-bound pass
+// over each operand per product. Both tensors are undefined on every other
+// table.
 struct Bf16Operands {
   Tensor x, w;
   bool on() const { return x.defined(); }
