@@ -1,8 +1,8 @@
 // Attention alone (ops::attention, flash-style), forward in inference mode and
 // forward + backward in training mode (dropout 0.1 on the probabilities), on
 // [B, T, H] inputs with NH heads and no padding: median wall time of `reps`
-// calls after one warm-up. The harness behind bench/RESULTS.md's attention
-// measurements (old and new builds alternated).
+// calls after one warm-up. bench/RESULTS.md ("Attention") has its figures;
+// to judge a change, run the old and new builds alternately.
 // Usage: bench_attention B T H NH [reps=9] [threads=2] [infer: the inference
 // forward only, for profiling it alone]
 #include <time.h>

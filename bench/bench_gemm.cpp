@@ -228,9 +228,9 @@ int main(int argc, char** argv) {
       worst = std::max(worst, static_cast<double>(std::fabs(c_ours[i] - buf.c[i])) / (1.0 + std::fabs(buf.c[i])));
     seconds(c, ours_bf16, buf);
     std::vector<double> t_ours, t_dnnl, t_bf16;
-    // Alternate the order (ours, oneDNN, bf16, then bf16, oneDNN, ours): these
-    // guests' speed drifts within seconds, and a fixed order gave whichever
-    // ran first in each repeat a systematic share of it.
+    // Alternate the order (ours, oneDNN, bf16, then bf16, oneDNN, ours): a
+    // virtual machine's speed can drift within seconds, and a fixed order
+    // would give whichever runs first in each repeat a systematic share of it.
     const std::pair<GemmFn, std::vector<double>*> engines[] = {
         {ours.gemm, &t_ours}, {onednn_gemm, &t_dnnl}, {ours_bf16, &t_bf16}};
     for (int r = 0; r < repeats; ++r)

@@ -1,4 +1,4 @@
-// One BERT workload of the side-by-side benchmark with PyTorch (issue 5):
+// One BERT workload of the side-by-side benchmark with PyTorch:
 // bench/torch_bench.py runs the same workloads, config, data rule and FLOP
 // formula in torch, and bench/compare.py puts the two side by side.
 //
@@ -70,7 +70,9 @@ constexpr Workload kWorkloads[] = {
 constexpr int kVocab = 4101;  // 6-mers: 4^6 + 5 special tokens
 constexpr int32_t kCls = 2, kSep = 3, kMask = 4, kFirstKmer = 5;
 constexpr double kMaskRate = 0.15;
-// Measured FMA peaks of this project's machine with 2 threads (bench/RESULTS.md).
+// The 2-thread FMA peaks (fp32, bf16) that the "% of peak" column divides by:
+// fixed figures, the same on every machine, so the column compares runs;
+// bench/RESULTS.md ("Machines") lists each machine's measured peaks.
 constexpr double kPeakFp32 = 447e9, kPeakBf16 = 896e9;
 
 // The golden-ratio rule of the header comment (torch_bench.py has the same).

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Data-parallel scaling on one machine (issue 8): the same short pretraining
+# Data-parallel scaling on one machine: the same short pretraining
 # (tiny preset, E. coli, global batch 2 x 16 sequences of up to 128 tokens)
 # as 1 rank x 1 thread, 1 rank x 2 threads and 2 ranks x 1 thread (mpirun on
 # loopback). Prints training tokens/s over the steps after the first two

@@ -8,7 +8,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SHARED=${DNABERT_SHARED:-$ROOT/../shared}
 want() { [[ -z "${BENCH_ONLY:-}" || "$BENCH_ONLY" == "$1" ]]; }
 
-# ---- FASTA input (issue 3): inflate + parse + 6-mer scan of human chrX vs zcat ----
+# ---- FASTA input: inflate + parse + 6-mer scan of human chrX vs zcat ----
 if want fasta; then
 echo "## FASTA input (issue 3)"
 CHRX="$SHARED/data/genomes/human_GRCh37_chrX_first70Mb.fa.gz"
@@ -20,7 +20,7 @@ fi
 echo
 fi
 
-# ---- GEMM (issue 5): our fp32 GEMM vs oneDNN's dnnl_sgemm on BERT-base shapes ----
+# ---- GEMM: our fp32 GEMM vs oneDNN's dnnl_sgemm on BERT-base shapes ----
 if want gemm; then
 echo "## GEMM (issue 5)"
 echo "uptime: $(uptime)"
@@ -31,7 +31,7 @@ echo "uptime: $(uptime)"
 echo
 fi
 
-# ---- Training and inference vs PyTorch (issue 5) ----
+# ---- Training and inference vs PyTorch ----
 # Every workload runs in a fresh process (peak RSS is the process's), ours
 # (bench_train) then torch in its tuned profile (bench/torch_env.sh), both with
 # 2 threads. Steps: warm-up then timed, medians; base steps take seconds.
@@ -50,12 +50,13 @@ export BUILD_DIR ROOT
 export -f ours theirs  # for the bash -c of interleave.py
 # Each round (BENCH_ROUNDS, default 3) runs ours fp32, torch fp32 and, for
 # training, ours bf16 one after the other, and compare.py takes the median of
-# the per-round ratios to torch fp32 of the same round: these KVM guests'
-# speed drifts by 5-50% over minutes (bench/RESULTS.md). With
+# the per-round ratios to torch fp32 of the same round: a virtual machine's
+# speed can drift over minutes (bench/RESULTS.md, "Reading the numbers"). With
 # BENCH_INTERLEAVE=1 the engines of a round take turns step by step instead
 # (bench/interleave.py: all set up at once, then one step at a time, never two
 # at once), so their timed steps share the same minutes; each step then starts
-# with caches the other engine has used (bench/RESULTS.md compares the two).
+# with caches the other engine has used (bench/RESULTS.md, "Reading the
+# numbers", compares the two).
 # Training also runs torch with its last layer on the masked rows only
 # (fp32-lastrows, the algorithm our step uses) and torch's bf16 autocast, once
 # each, as information.
@@ -118,7 +119,7 @@ done
 echo
 fi
 
-# ---- MPI data parallelism (issue 8): 2 ranks x 1 thread vs 1 rank x 2 threads ----
+# ---- MPI data parallelism: 2 ranks x 1 thread vs 1 rank x 2 threads ----
 if want mpi; then
 echo "## MPI scaling (issue 8)"
 bash "$ROOT/bench/mpi_scaling.sh" "$BUILD_DIR"

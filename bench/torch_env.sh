@@ -1,10 +1,11 @@
-# PyTorch's tuned profile for the side-by-side benchmark (issue 5). Source it,
+# PyTorch's tuned profile for the side-by-side benchmark. Source it,
 # then run /usr/bin/python3 bench/torch_bench.py; torch_bench.py prints what
 # actually got loaded (OpenBLAS core, libraries from /proc/self/maps, ATen's
 # CPU capability), so every setting below is checked in the output.
 #
-# - OPENBLAS_CORETYPE: these machines' environment sets it to Haswell, which
-#   makes OpenBLAS use its AVX2 kernels (half the AVX-512 SkylakeX ones).
+# - OPENBLAS_CORETYPE: unset, since an environment that sets it to Haswell
+#   makes OpenBLAS use its AVX2 kernels (half the vector width of the AVX-512
+#   SkylakeX ones).
 # - the OpenMP build of OpenBLAS (libopenblas0-openmp): torch's libblas.so.3
 #   and libopenblas.so.0 resolve there first; it shares libgomp with torch, so
 #   torch.set_num_threads governs the GEMMs too.
@@ -17,8 +18,7 @@ export LD_LIBRARY_PATH="/usr/lib/$MULTIARCH/openblas-openmp${LD_LIBRARY_PATH:+:$
 export LD_PRELOAD="/usr/lib/$MULTIARCH/libtcmalloc_minimal.so.4${LD_PRELOAD:+:$LD_PRELOAD}"
 export ATEN_CPU_CAPABILITY=avx512
 # - OpenBLAS 0.3.21 does not know CPUs newer than itself and then falls back
-#   to its SSE3 "Prescott" core (seen on an Intel Xeon of family 6 model 207,
-#   AVX-512 + AVX512_BF16 + AMX). Where the core it picks is not an AVX-512 one
+#   to its SSE3 "Prescott" core. Where the core it picks is not an AVX-512 one
 #   but the CPU has AVX-512, name the core from the CPU's flags: Cooperlake
 #   (SkylakeX's kernels plus bf16) with AVX512_BF16, else SkylakeX; likewise
 #   Haswell for an AVX2 CPU it does not recognise.

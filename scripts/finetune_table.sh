@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The pretrain-then-fine-tune results table of issue 6: test MCC and accuracy on
+# The pretrain-then-fine-tune results table: test MCC and accuracy on
 # GUE prom_core_tata, prom_300_tata, tf_human_0 and a CNNProm set (E. coli σ70,
 # split by `dnabert split`), fine-tuned from a pretrained model and, as a
 # control, from random initialisation (`finetune --random-init`: the same config

@@ -1,5 +1,5 @@
 # tests/reliability/: hostile input and faults against the dnabert binary and
-# the readers (issue 25). One doctest executable per tests/reliability/test_*.cpp,
+# the readers. One doctest executable per tests/reliability/test_*.cpp,
 # registered as reliability_<name>. Each case asserts the exit code, that no
 # file the user owns changed, and that the message names the file and field.
 file(GLOB DNABERT_RELIABILITY_SOURCES CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/tests/reliability/test_*.cpp)
