@@ -11,7 +11,7 @@
 #                             [--note TEXT]
 #
 # Without --pretrained it first pretrains the tiny preset on human chrX (the
-# command of README's "First fine-tuning numbers"). A finished run (its
+# command in the report's header). A finished run (its
 # results, wall time and identical command on disk) is reused, so an
 # interrupted table resumes where it stopped. --report-only runs nothing and
 # writes the report from the runs that have finished (the others show "—").
@@ -60,7 +60,7 @@ if [ -z "$pretrained" ]; then
 else
   [ -f "$pretrained/model.safetensors" ] || { echo "finetune_table.sh: error: $pretrained: no model.safetensors" >&2; exit 2; }
   pretrain_cmd="given (\`--pretrained $pretrained\`), not run by this script; without --pretrained it runs
-\`${pretrain[*]}\`, the command README's \"First fine-tuning numbers\" gives for that model"
+\`${pretrain[*]}\`"
   pretrain_wall="unknown (give --pretrain-log)"
   if [ -n "$pretrain_log" ]; then
     done_line=$(grep -m1 '^done: ' "$pretrain_log" || true)
