@@ -7,6 +7,7 @@
 #include "cli/commands.h"
 #include "cli/progress.h"
 #include "engine/error.h"
+#include "io/batch.h"
 #include "io/npy.h"
 #include "io/sequence_source.h"
 #include "models/loading.h"
@@ -50,6 +51,8 @@ int run(const EmbedArgs& a) {
                a.pooling.c_str(), a.normalize ? ", L2-normalised" : "");
 
   std::vector<tokenizer::Encoding> enc;
+  std::vector<io::Row> rows;
+  io::Batch batch;
   io::SourceItem item;
   bool more = true;
   while (more) {
@@ -60,19 +63,14 @@ int run(const EmbedArgs& a) {
     }
     if (enc.empty()) break;
     const int64_t B = static_cast<int64_t>(enc.size());
-    int64_t Tb = 0;
-    for (auto& e : enc) Tb = std::max<int64_t>(Tb, static_cast<int64_t>(e.ids.size()));
-    std::vector<int32_t> ids(static_cast<size_t>(B * Tb), tokenizer::kPadId), mask(static_cast<size_t>(B * Tb), 0);
-    for (int64_t b = 0; b < B; ++b) {
-      const auto& e = enc[static_cast<size_t>(b)].ids;
-      std::copy(e.begin(), e.end(), ids.begin() + b * Tb);
-      std::fill(mask.begin() + b * Tb, mask.begin() + b * Tb + static_cast<int64_t>(e.size()), 1);
-    }
+    rows.clear();
+    for (const auto& e : enc) rows.push_back({e.ids, e.token_types});
+    io::pad(rows, batch);
+    const auto Tb = static_cast<int64_t>(batch.T);
     engine::Tape tape(arena, engine::Tape::Mode::Inference);
-    models::BertInputs in{engine::Tensor::from_ints({B, Tb}, ids, &arena), engine::Tensor(),
-                          engine::Tensor::from_ints({B, Tb}, mask, &arena)};
     std::vector<engine::Tensor> layers;
-    engine::Tensor hidden = lm.model->encode(tape, in, {}, layer == L ? nullptr : &layers);
+    engine::Tensor hidden =
+        lm.model->encode(tape, models::bert_inputs(batch, arena), {}, layer == L ? nullptr : &layers);
     if (layer != L) hidden = layers[static_cast<size_t>(layer)];
     const float* h = hidden.f32();
     engine::Tensor out = engine::Tensor::zeros(none ? engine::Dims{B, T, H} : engine::Dims{B, H}, &arena);

@@ -38,7 +38,7 @@ int run(EvalArgs& a) {
   h.masking.mlm_probability = a.mlm_probability > 0   ? a.mlm_probability
                               : a.mask_rate > 0       ? models::mlm_probability_for_mask_rate(a.mask_rate, k)
                                                       : models::mlm_probability_for_mask_rate(0.15, k);
-  const std::vector<models::MlmBatch> set = models::held_out_set(h);
+  const std::vector<io::Batch> set = models::held_out_set(h);
   if (set.empty()) throw UsageError("evaluate-mlm: no held-out data (give --heldout-fraction > 0 or --heldout-record)");
   engine::Arena arena;
   const models::EvalReport r = models::evaluate_mlm(*lm.model, set, arena);

@@ -73,28 +73,17 @@ std::vector<std::vector<size_t>> Batcher::plan(uint64_t epoch) const {
 }
 
 void Batcher::make_batch(std::span<const size_t> indices, Batch& out) const {
-  out.B = indices.size();
-  out.T = 0;
+  std::vector<Row> rows;
+  rows.reserve(indices.size());
   for (size_t i : indices) {
     if (i >= examples_.size())
       throw Error("batcher: example index " + std::to_string(i) + " out of range (" + std::to_string(examples_.size()) +
                   " examples)");
-    out.T = std::max(out.T, examples_[i].ids.size());
+    rows.push_back({examples_[i].ids, examples_[i].token_types});
   }
-  // x: [B, T], zero-filled so padding is [PAD]=0, token type 0, mask 0.
-  out.input_ids.assign(out.B * out.T, tokenizer::kPadId);
-  out.token_types.assign(out.B * out.T, 0);
-  out.attention_mask.assign(out.B * out.T, 0);
-  out.labels.resize(out.B);
+  pad(rows, out);
   out.example_indices.assign(indices.begin(), indices.end());
-  for (size_t row = 0; row < out.B; ++row) {
-    const Example& e = examples_[indices[row]];
-    const size_t offset = row * out.T;
-    std::copy(e.ids.begin(), e.ids.end(), out.input_ids.begin() + static_cast<ptrdiff_t>(offset));
-    std::copy(e.token_types.begin(), e.token_types.end(), out.token_types.begin() + static_cast<ptrdiff_t>(offset));
-    std::fill_n(out.attention_mask.begin() + static_cast<ptrdiff_t>(offset), e.ids.size(), 1);
-    out.labels[row] = e.label;
-  }
+  for (size_t i : indices) out.labels.push_back(examples_[i].label);
 }
 
 void Batcher::start_epoch(uint64_t epoch) {

@@ -16,6 +16,7 @@
 #include <span>
 #include <vector>
 
+#include "io/batch.h"
 #include "io/dataset.h"
 #include "tokenizer/kmer.h"
 
@@ -40,15 +41,6 @@ struct BatcherOptions {
   bool drop_last = false;      // drop a final batch smaller than batch_size
 };
 
-struct Batch {
-  size_t B = 0, T = 0;                  // rows, tokens per row (the longest row)
-  std::vector<int32_t> input_ids;       // [B*T], [PAD]=0 after each row's tokens
-  std::vector<int32_t> token_types;     // [B*T], 0 on padding
-  std::vector<int32_t> attention_mask;  // [B*T], 1 real token, 0 padding
-  std::vector<int32_t> labels;          // [B]
-  std::vector<size_t> example_indices;  // [B], index of each row's example
-};
-
 class Batcher {
  public:
   // Keeps a view of `examples`: they must outlive the batcher.
@@ -59,7 +51,8 @@ class Batcher {
 
   // The example indices of every batch of `epoch`, rows in order.
   std::vector<std::vector<size_t>> plan(uint64_t epoch) const;
-  // Pads the given examples into one batch, reusing the buffers of `out`.
+  // Pads the given examples into one batch (io::pad), reusing the buffers of
+  // `out`, with their labels [B] and example_indices.
   void make_batch(std::span<const size_t> indices, Batch& out) const;
 
   // Sequential use: start_epoch(e), then next(batch) until it returns false.

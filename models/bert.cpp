@@ -135,6 +135,12 @@ std::vector<std::pair<std::string, Dims>> Bert::parameter_shapes() const {
   return out;
 }
 
+BertInputs bert_inputs(const io::Batch& b, engine::Arena& arena) {
+  const Dims shape{static_cast<int64_t>(b.B), static_cast<int64_t>(b.T)};
+  return {Tensor::from_ints(shape, b.input_ids, &arena), Tensor::from_ints(shape, b.token_types, &arena),
+          Tensor::from_ints(shape, b.attention_mask, &arena)};
+}
+
 Tensor Bert::encode(Tape& tape, const BertInputs& in, DropoutKey key, std::vector<Tensor>* all_layers,
                     const Tensor& rows) const {
   const Tensor& ids = in.input_ids;

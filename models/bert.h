@@ -8,6 +8,7 @@
 
 #include "engine/param_set.h"
 #include "engine/tape.h"
+#include "io/batch.h"
 #include "io/safetensors.h"
 #include "models/config.h"
 
@@ -23,6 +24,10 @@ struct BertInputs {
   Tensor token_type_ids;
   Tensor attention_mask;  // 1 = real token, 0 = [PAD]
 };
+
+// The inputs of a padded batch (io/batch.h): ids, token types and mask, all
+// three defined, in `arena`. The one way a batch becomes the model's input.
+BertInputs bert_inputs(const io::Batch& batch, engine::Arena& arena);
 
 // Dropout randomness of one forward pass: every dropout site draws from
 // Rng(seed, mix_stream(step, layer, site)), so a step is reproducible.

@@ -147,9 +147,8 @@ std::vector<float> predict_all(const Bert& model, Task task, const std::vector<i
     batcher.make_batch(rows, b);
     const int64_t B = static_cast<int64_t>(b.B), T = static_cast<int64_t>(b.T);
     engine::Tape tape(arena, engine::Tape::Mode::Inference);
-    BertInputs in{Tensor::from_ints({B, T}, b.input_ids, &arena), Tensor::from_ints({B, T}, b.token_types, &arena),
-                  Tensor::from_ints({B, T}, b.attention_mask, &arena)};
-    Tensor logits = model.classify(tape, model.encode(tape, in, {}, nullptr, Bert::cls_rows(tape, B, T)), {});
+    Tensor logits =
+        model.classify(tape, model.encode(tape, bert_inputs(b, arena), {}, nullptr, Bert::cls_rows(tape, B, T)), {});
     if (task == Task::Classification) logits = ops::softmax(tape, logits);
     std::vector<float> v = logits.to_vector();
     if (task == Task::MultiLabel)
@@ -387,10 +386,9 @@ FinetuneResult finetune(const FinetuneOptions& o, const FinetuneCallbacks& cb_al
     engine::Tape tape(arena);
     // This rank's last shard: its gradients go to the other ranks while its backward pass runs.
     if (last) tape.set_grads_ready_hook(gradient.ready_hook());
-    BertInputs in{Tensor::from_ints({B, T}, b.input_ids, &arena), Tensor::from_ints({B, T}, b.token_types, &arena),
-                  Tensor::from_ints({B, T}, b.attention_mask, &arena)};
     const DropoutKey key{o.seed, dropout_counter};
-    Tensor logits = model.classify(tape, model.encode(tape, in, key, nullptr, Bert::cls_rows(tape, B, T)), key);
+    Tensor logits =
+        model.classify(tape, model.encode(tape, bert_inputs(b, arena), key, nullptr, Bert::cls_rows(tape, B, T)), key);
     Tensor loss;
     if (task == Task::Classification) {
       loss = ops::cross_entropy(tape, logits, Tensor::from_ints({B}, b.labels, &arena));

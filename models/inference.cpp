@@ -70,8 +70,10 @@ void WindowClassifier::end() {
 
 void WindowClassifier::queue(int64_t start, int64_t len) {
   const size_t at = win_ids_.size();
-  win_ids_.resize(at + static_cast<size_t>(L_), tokenizer::kPadId);
-  std::copy_n(buf_.begin() + (start - buf_start_), len, win_ids_.begin() + static_cast<int64_t>(at));
+  win_ids_.resize(at + static_cast<size_t>(L_ + 2), tokenizer::kPadId);
+  win_ids_[at] = tokenizer::kClsId;
+  std::copy_n(buf_.begin() + (start - buf_start_), len, win_ids_.begin() + static_cast<int64_t>(at) + 1);
+  win_ids_[at + static_cast<size_t>(len) + 1] = tokenizer::kSepId;
   win_len_.push_back(len);
   win_seq_.push_back(first_ + sequences_.size() - 1);
   ++sequences_.back().pending;
@@ -82,19 +84,14 @@ void WindowClassifier::queue(int64_t start, int64_t len) {
 void WindowClassifier::run_batch() {
   const auto B = static_cast<int64_t>(win_len_.size());
   if (B == 0) return;
-  const int64_t T = *std::max_element(win_len_.begin(), win_len_.end()) + 2;
-  std::vector<int32_t> ids(static_cast<size_t>(B * T), tokenizer::kPadId), mask(static_cast<size_t>(B * T), 0);
-  for (int64_t b = 0; b < B; ++b) {
-    const int64_t len = win_len_[static_cast<size_t>(b)];
-    int32_t* row = ids.data() + b * T;
-    row[0] = tokenizer::kClsId;
-    std::copy_n(win_ids_.begin() + b * L_, len, row + 1);
-    row[len + 1] = tokenizer::kSepId;
-    std::fill(mask.begin() + b * T, mask.begin() + b * T + len + 2, 1);
-  }
+  std::vector<io::Row> rows(static_cast<size_t>(B));
+  for (size_t b = 0; b < rows.size(); ++b)
+    rows[b].ids = std::span(win_ids_).subspan(b * static_cast<size_t>(L_ + 2), static_cast<size_t>(win_len_[b] + 2));
+  io::pad(rows, batch_);
+  const auto T = static_cast<int64_t>(batch_.T);
   engine::Tape tape(arena_, engine::Tape::Mode::Inference);
-  BertInputs in{Tensor::from_ints({B, T}, ids, &arena_), Tensor(), Tensor::from_ints({B, T}, mask, &arena_)};
-  Tensor logits = model_.classify(tape, model_.encode(tape, in, {}, nullptr, Bert::cls_rows(tape, B, T)), {});
+  Tensor logits =
+      model_.classify(tape, model_.encode(tape, bert_inputs(batch_, arena_), {}, nullptr, Bert::cls_rows(tape, B, T)), {});
   const float* pl = logits.f32();
   for (int64_t b = 0; b < B; ++b) {
     Sequence& seq = sequences_[static_cast<size_t>(win_seq_[static_cast<size_t>(b)] - first_)];

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "engine/arena.h"
+#include "io/batch.h"
 #include "models/bert.h"
 
 namespace dnabert::models {
@@ -66,10 +67,12 @@ class WindowClassifier {
   int queued_for_open_ = 0;
   std::deque<Sequence> sequences_;  // from the oldest without a result taken
   uint64_t first_ = 0;              // number of the front of sequences_
-  // Queued windows: k-mers (L_ per window, padded), lengths, sequence numbers.
+  // Queued windows: [CLS] k-mers [SEP] (L_ + 2 slots per window), k-mer
+  // counts, sequence numbers; and the batch they are padded into.
   std::vector<int32_t> win_ids_;
   std::vector<int64_t> win_len_;
   std::vector<uint64_t> win_seq_;
+  io::Batch batch_;
 };
 
 // Outputs [N, C] (see OutputKind) for N sequences given as k-mer ids (no

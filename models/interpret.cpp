@@ -4,8 +4,8 @@
 #include <cmath>
 
 #include "engine/error.h"
+#include "io/batch.h"
 #include "ops/ops.h"
-#include "tokenizer/vocab.h"
 
 namespace dnabert::models {
 
@@ -148,17 +148,15 @@ std::vector<std::vector<float>> nucleotide_attention(const Bert& model, const st
                                                      int k, const AttentionSpec& spec, engine::Arena& arena) {
   const int64_t B = static_cast<int64_t>(encodings.size());
   if (B == 0) return {};
-  int64_t T = 0;
-  for (const auto& e : encodings) T = std::max<int64_t>(T, static_cast<int64_t>(e.size()));
-  std::vector<int32_t> ids(static_cast<size_t>(B * T), tokenizer::kPadId), mask(static_cast<size_t>(B * T), 0);
-  for (int64_t b = 0; b < B; ++b) {
-    const auto& e = encodings[static_cast<size_t>(b)];
+  std::vector<io::Row> rows;
+  for (const auto& e : encodings) {
     if (e.size() < 3) throw Error("attention: a sequence has no k-mer (shorter than k)");
-    std::copy(e.begin(), e.end(), ids.begin() + b * T);
-    std::fill(mask.begin() + b * T, mask.begin() + b * T + static_cast<int64_t>(e.size()), 1);
+    rows.push_back({e});
   }
-  BertInputs in{Tensor::from_ints({B, T}, ids, &arena), Tensor(), Tensor::from_ints({B, T}, mask, &arena)};
-  const std::vector<float> att = cls_attention(model, in, spec, arena);
+  io::Batch batch;
+  io::pad(rows, batch);
+  const auto T = static_cast<int64_t>(batch.T);
+  const std::vector<float> att = cls_attention(model, bert_inputs(batch, arena), spec, arena);
   std::vector<std::vector<float>> out;
   for (int64_t b = 0; b < B; ++b) {
     const int64_t n = static_cast<int64_t>(encodings[static_cast<size_t>(b)].size());

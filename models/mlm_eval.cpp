@@ -7,39 +7,25 @@
 
 namespace dnabert::models {
 
-MlmBatch make_mlm_batch(const std::vector<std::string>& pieces, const tokenizer::KmerTokenizer& tok) {
-  MlmBatch b;
+io::Batch make_mlm_batch(const std::vector<std::string>& pieces, const tokenizer::KmerTokenizer& tok) {
   std::vector<tokenizer::Encoding> enc(pieces.size());
+  std::vector<io::Row> rows(pieces.size());
   for (size_t i = 0; i < pieces.size(); ++i) {
     tok.encode(pieces[i], tokenizer::Input::Sequence, enc[i]);
-    b.T = std::max<int64_t>(b.T, static_cast<int64_t>(enc[i].ids.size()));
+    rows[i] = {enc[i].ids, enc[i].token_types};
   }
-  b.B = static_cast<int64_t>(pieces.size());
-  b.ids.assign(static_cast<size_t>(b.B * b.T), tokenizer::kPadId);
-  b.mask.assign(static_cast<size_t>(b.B * b.T), 0);
-  for (int64_t r = 0; r < b.B; ++r) {
-    const auto& ids = enc[static_cast<size_t>(r)].ids;
-    std::copy(ids.begin(), ids.end(), b.ids.begin() + r * b.T);
-    std::fill(b.mask.begin() + r * b.T, b.mask.begin() + r * b.T + static_cast<int64_t>(ids.size()), 1);
-    b.real_tokens += static_cast<int64_t>(ids.size());
-  }
+  io::Batch b;
+  io::pad(rows, b);
   return b;
 }
 
-void mask_mlm_batch(MlmBatch& b, const MaskingOptions& mo, uint64_t key) {
-  b.labels = mask_tokens(mo, key, b.B, b.T, b.ids);
-  b.masked = std::count_if(b.labels.begin(), b.labels.end(), [](int32_t l) { return l != kIgnoreLabel; });
+int64_t mask_mlm_batch(io::Batch& b, const MaskingOptions& mo, uint64_t key) {
+  b.labels = mask_tokens(mo, key, static_cast<int64_t>(b.B), static_cast<int64_t>(b.T), b.input_ids);
+  return std::count_if(b.labels.begin(), b.labels.end(), [](int32_t l) { return l != kIgnoreLabel; });
 }
 
-BertInputs mlm_inputs(const MlmBatch& b, engine::Arena& arena) {
-  BertInputs in;
-  in.input_ids = Tensor::from_ints({b.B, b.T}, b.ids, &arena);
-  in.attention_mask = Tensor::from_ints({b.B, b.T}, b.mask, &arena);
-  return in;
-}
-
-std::vector<MlmBatch> held_out_set(const HeldOutOptions& o) {
-  std::vector<MlmBatch> set;
+std::vector<io::Batch> held_out_set(const HeldOutOptions& o) {
+  std::vector<io::Batch> set;
   if (o.batches <= 0 || (o.heldout_fraction <= 0 && o.heldout_record.empty())) return set;
   tokenizer::TokenizerOptions topt;
   topt.max_len = static_cast<size_t>(o.max_len);
@@ -60,24 +46,25 @@ std::vector<MlmBatch> held_out_set(const HeldOutOptions& o) {
   for (int i = 0; i < o.batches; ++i) {
     std::vector<std::string> pieces;
     for (int j = 0; j < o.batch; ++j) pieces.push_back(es.next().sequence);
-    MlmBatch b = make_mlm_batch(pieces, tok);
+    io::Batch b = make_mlm_batch(pieces, tok);
     mask_mlm_batch(b, mo, 0xE7A1000000000000ull + static_cast<uint64_t>(i));
     set.push_back(std::move(b));
   }
   return set;
 }
 
-EvalReport evaluate_mlm(const Bert& model, const std::vector<MlmBatch>& set, engine::Arena& arena,
+EvalReport evaluate_mlm(const Bert& model, const std::vector<io::Batch>& set, engine::Arena& arena,
                         const std::vector<int64_t>& unigram) {
   EvalReport r;
   const int64_t top =
       unigram.empty() ? -1 : std::max_element(unigram.begin(), unigram.end()) - unigram.begin();
   double loss_sum = 0;
   int64_t correct = 0, unigram_correct = 0;
-  for (const MlmBatch& b : set) {
+  for (const io::Batch& b : set) {
     engine::Tape tape(arena, engine::Tape::Mode::Inference);
     Tensor logits, labels;
-    Tensor loss = model.mlm_forward(tape, mlm_inputs(b, arena), Tensor::from_ints({b.B, b.T}, b.labels, &arena), {},
+    const auto B = static_cast<int64_t>(b.B), T = static_cast<int64_t>(b.T);
+    Tensor loss = model.mlm_forward(tape, bert_inputs(b, arena), Tensor::from_ints({B, T}, b.labels, &arena), {},
                                     &logits, &labels);
     const int64_t n = labels.numel(), V = logits.dim(1);
     const float* pl = logits.f32();

@@ -8,24 +8,19 @@
 #include <vector>
 
 #include "engine/arena.h"
+#include "io/batch.h"
 #include "models/bert.h"
 #include "models/masking.h"
 #include "tokenizer/kmer.h"
 
 namespace dnabert::models {
 
-// One micro-batch: padded ids [B, T], attention mask, MLM labels.
-struct MlmBatch {
-  int64_t B = 0, T = 0;
-  std::vector<int32_t> ids, mask, labels;
-  int64_t real_tokens = 0, masked = 0;
-};
-
-// Tokenizes pieces and pads them to the longest ([PAD] = 0).
-MlmBatch make_mlm_batch(const std::vector<std::string>& pieces, const tokenizer::KmerTokenizer& tok);
-// DNABERT's masking of the batch with randomness keyed by `key`.
-void mask_mlm_batch(MlmBatch& b, const MaskingOptions& mo, uint64_t key);
-BertInputs mlm_inputs(const MlmBatch& b, engine::Arena& arena);
+// Tokenizes pieces and pads them to the longest (io::pad); no labels yet.
+io::Batch make_mlm_batch(const std::vector<std::string>& pieces, const tokenizer::KmerTokenizer& tok);
+// DNABERT's masking of the batch with randomness keyed by `key`: corrupts its
+// ids and sets its labels, [B*T] (-100 where not masked). Returns the number
+// of masked tokens.
+int64_t mask_mlm_batch(io::Batch& b, const MaskingOptions& mo, uint64_t key);
 
 struct EvalReport {
   int64_t step = 0;
@@ -50,12 +45,12 @@ struct HeldOutOptions {
 
 // The held-out set `pretrain` evaluates on with the same options (tokenized
 // with k, max_len and drop_last_kmer as the run tokenizes).
-std::vector<MlmBatch> held_out_set(const HeldOutOptions& o);
+std::vector<io::Batch> held_out_set(const HeldOutOptions& o);
 
 // Loss and accuracy of `model` on `set` (inference, no dropout). With
 // `unigram` (counts per id of the training labels), also the accuracy of
 // always predicting the most frequent one; empty leaves it 0.
-EvalReport evaluate_mlm(const Bert& model, const std::vector<MlmBatch>& set, engine::Arena& arena,
+EvalReport evaluate_mlm(const Bert& model, const std::vector<io::Batch>& set, engine::Arena& arena,
                         const std::vector<int64_t>& unigram = {});
 
 }  // namespace dnabert::models

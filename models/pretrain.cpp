@@ -209,7 +209,7 @@ PretrainResult pretrain(const PretrainOptions& o, const PretrainCallbacks& cb_al
   }
 
   // A fixed held-out set, cut and masked once, identical across resumes.
-  std::vector<MlmBatch> eval_set;
+  std::vector<io::Batch> eval_set;
   if (lead) {
     HeldOutOptions ho;
     ho.fasta = o.fasta;
@@ -311,21 +311,22 @@ PretrainResult pretrain(const PretrainOptions& o, const PretrainCallbacks& cb_al
       for (int j = 0; j < o.batch; ++j) pieces.push_back(sampler->next().sequence);
       if (!mine) continue;
       const auto key = static_cast<uint64_t>(step * o.grad_accum + micro);  // global micro-batch index
-      MlmBatch b = make_mlm_batch(pieces, tok);
-      mask_mlm_batch(b, mo, key);
+      io::Batch b = make_mlm_batch(pieces, tok);
+      const int64_t masked = mask_mlm_batch(b, mo, key);
       for (int32_t l : b.labels)
         if (l != kIgnoreLabel) ++unigram_new[static_cast<size_t>(l)];
       engine::Tape tape(arena);
       // This rank's last micro-batch: its gradients go to the other ranks while its backward pass runs.
       if (micro + 1 == first_micro + per_rank) tape.set_grads_ready_hook(gradient.ready_hook());
+      const auto B = static_cast<int64_t>(b.B), T = static_cast<int64_t>(b.T);
       Tensor loss =
-          model.mlm_forward(tape, mlm_inputs(b, arena), Tensor::from_ints({b.B, b.T}, b.labels, &arena), {o.seed, key});
+          model.mlm_forward(tape, bert_inputs(b, arena), Tensor::from_ints({B, T}, b.labels, &arena), {o.seed, key});
       totals[static_cast<size_t>(micro)] = loss.to_vector()[0];
       tape.backward(loss);
       // The micro-batch gradients are summed in the fixed pairwise order; step() scales by 1/grad_accum.
       if (micro + 1 < first_micro + per_rank) gradient.add();
       totals[totals.size() - 2] += static_cast<double>(b.real_tokens);
-      totals[totals.size() - 1] += static_cast<double>(b.masked);
+      totals[totals.size() - 1] += static_cast<double>(masked);
     }
     gradient.finish();
     engine::dist::allreduce_sum(totals.data(), static_cast<int64_t>(totals.size()));

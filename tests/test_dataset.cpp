@@ -258,6 +258,26 @@ TEST_CASE("batcher: padding, mask and labels of one batch") {
   CHECK(b.example_indices == std::vector<size_t>{1, 0});
 }
 
+TEST_CASE("pad: rows to the longest, token types optional, a reused batch keeps no old rows or labels") {
+  const Ids a = {2, 10, 3}, b = {2, 11, 12, 13, 3}, b_types = {0, 0, 0, 1, 1};
+  Batch batch;
+  batch.labels = {7, 7};  // left from an earlier use
+  pad(std::vector<Row>{{a}, {b, b_types}}, batch);
+  CHECK(batch.B == 2);
+  CHECK(batch.T == 5);
+  CHECK(batch.real_tokens == 8);
+  CHECK(batch.input_ids == Ids{2, 10, 3, 0, 0, /**/ 2, 11, 12, 13, 3});
+  CHECK(batch.token_types == Ids{0, 0, 0, 0, 0, /**/ 0, 0, 0, 1, 1});
+  CHECK(batch.attention_mask == Ids{1, 1, 1, 0, 0, /**/ 1, 1, 1, 1, 1});
+  CHECK(batch.labels.empty());
+  pad(std::vector<Row>{{a}}, batch);
+  CHECK(batch.T == 3);
+  CHECK(batch.input_ids == a);
+  pad(std::vector<Row>{}, batch);
+  CHECK((batch.B == 0 && batch.T == 0 && batch.input_ids.empty()));
+  CHECK(error_of([&] { pad(std::vector<Row>{{b, a}}, batch); }) == "pad: a row has 5 ids but 3 token types");
+}
+
 TEST_CASE("batcher: each example once per epoch, deterministic, length-sorted") {
   const auto examples = make_examples(103);
   BatcherOptions options{.batch_size = 8, .seed = 42, .bucket_batches = 4};
