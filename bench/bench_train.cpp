@@ -14,7 +14,7 @@
 // train-*: one MLM + AdamW step = zero_grad, forward (dropout 0.1),
 // mlm_forward (the MLM head, and the last layer after its keys and values,
 // run only on the masked rows), backward, gradient clipping at 1.0 and the
-// AdamW update, exactly as models/pretrain.cpp does a step.
+// AdamW update, exactly as a pretraining step does (models/trainer.cpp).
 // infer-*: forward in inference mode (no tape, no dropout) and MLM logits
 // over every position, [B·T, V].
 // Data: every row is [CLS] + T-2 uniform random k-mer ids + [SEP] (no padding,

@@ -93,6 +93,13 @@ std::vector<std::pair<int64_t, std::string>> list_checkpoints(const std::string&
 
 }  // namespace
 
+std::vector<NamedTensor> named_tensors(const engine::ParamSet& params) {
+  std::vector<NamedTensor> out;
+  out.reserve(params.size());
+  for (size_t i = 0; i < params.size(); ++i) out.push_back({params.name(i), params[i]});
+  return out;
+}
+
 void write_checkpoint(const std::string& dir, const CheckpointData& data) {
   if (!data.config.is_object()) throw Error(join(dir, kConfig) + ": the config must be a JSON object");
   AtomicDir out(dir);

@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "engine/param_set.h"
 #include "engine/tensor.h"
 #include "io/safetensors.h"
 
@@ -31,6 +32,10 @@ struct CheckpointData {
 
   bool has_training_state() const { return !optimizer.empty() || !trainer_state.is_null(); }
 };
+
+// Every parameter of `params` under its name, in declaration order: the
+// weights of a checkpoint (the tensors share the parameters' storage).
+std::vector<NamedTensor> named_tensors(const engine::ParamSet& params);
 
 // Writes DIR atomically (temp dir + rename), replacing any existing DIR. The
 // caller decides whether DIR may be replaced (a command's --out: io/output_dir.h).
