@@ -2,11 +2,13 @@
 
 #include <algorithm>
 #include <cmath>
-#include <functional>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
+#include <functional>
+#include <memory>
+#include <optional>
 #include <set>
+#include <span>
 
 #include "engine/distributed.h"
 #include "engine/error.h"
@@ -14,9 +16,8 @@
 #include "io/batcher.h"
 #include "io/checkpoint.h"
 #include "models/bert.h"
-#include "models/divergence.h"
 #include "models/loading.h"
-#include "models/optimizer.h"
+#include "models/trainer.h"
 #include "ops/ops.h"
 
 namespace dnabert::models {
@@ -220,34 +221,22 @@ void check_metric(Task task, const std::string& metric) {
   }
 }
 
-}  // namespace
-
-FinetuneResult finetune(const FinetuneOptions& o, const FinetuneCallbacks& cb_all) {
-  // Data parallelism as in pretraining: every rank plans the same batches and
-  // trains on its shards of each; only the lead rank evaluates and writes.
+// The options' own checks, before anything is read; returns `o`.
+const FinetuneOptions& checked(const FinetuneOptions& o) {
   const int ranks = engine::dist::size();
-  const bool lead = engine::dist::is_lead();
-  const FinetuneCallbacks cb = lead ? cb_all : FinetuneCallbacks{};
   const int shards = o.shards > 0 ? o.shards : ranks;
   if (shards % ranks != 0)
     throw UsageError("finetune: --shards " + std::to_string(shards) + " is not a multiple of the " +
                      std::to_string(ranks) + " ranks");
-  const int first_shard = engine::dist::rank() * (shards / ranks), end_shard = first_shard + shards / ranks;
-  auto say = [&](const std::string& m) {
-    if (cb.on_message) cb.on_message(m);
-  };
   if (o.init.empty() || o.train.empty() || o.dev.empty() || o.out.empty())
     throw UsageError("finetune: --init, --train, --dev and --out are required");
   if (o.epochs < 1 || o.batch < 1 || !(o.lr > 0)) throw UsageError("finetune: epochs, batch and lr must be positive");
-  const Task task = parse_task(o.task);
-  const std::string metric = o.metric.empty() ? default_metric(task) : o.metric;
-  check_metric(task, metric);
-  if (lead) fs::create_directories(o.out);
+  check_metric(parse_task(o.task), o.metric.empty() ? default_metric(parse_task(o.task)) : o.metric);
+  return o;
+}
 
-  // The model's config first: options that must fit it fail before the data is read.
-  io::CheckpointData ck = io::read_checkpoint(o.init, false);
-  BertConfig config = BertConfig::from_json(ck.config, o.init + "/config.json");
-  const int max_len = o.max_len > 0 ? o.max_len : config.max_position_embeddings;
+// The options that must fit the pretrained model's config (init/config.json).
+void check_against_config(const FinetuneOptions& o, const BertConfig& config, int max_len) {
   if (max_len < 3 || max_len > config.max_position_embeddings)
     throw UsageError("--max-len: must be an integer in 3.." + std::to_string(config.max_position_embeddings) +
                      " (max_position_embeddings of " + o.init + "/config.json), got " + std::to_string(max_len));
@@ -256,291 +245,371 @@ FinetuneResult finetune(const FinetuneOptions& o, const FinetuneCallbacks& cb_al
                      " (num_hidden_layers of " + o.init + "/config.json), got " + std::to_string(o.freeze_layers));
   if (!(o.dropout < 1))  // NaN too
     throw UsageError("--dropout: must be a finite number in [0, 1), got " + std::to_string(o.dropout));
+}
 
-  // Data. Classification reuses the training set's label map for dev and test;
-  // regression and multi-label read their label strings themselves.
-  io::LabelledDataset train = read(o.train, std::nullopt);
-  const bool shared_map = task == Task::Classification;
-  io::LabelledDataset dev = read(o.dev, shared_map ? std::optional(train.label_map) : std::nullopt);
+// The labelled sets of a run and what the model learns to output for them.
+struct Sets {
+  io::LabelledDataset train, dev;
   std::optional<io::LabelledDataset> test;
-  if (!o.test.empty()) test = read(o.test, shared_map ? std::optional(train.label_map) : std::nullopt);
+  Targets train_t, dev_t, test_t;
+  // Class names (classification) or label names (multi-label), in output
+  // order; empty for regression.
+  std::vector<std::string> names;
+  int outputs = 0;
+};
+
+// Classification reuses the training set's label map for dev and test;
+// regression and multi-label read their label strings themselves.
+Sets read_sets(const FinetuneOptions& o, Task task, const std::function<void(const std::string&)>& say) {
+  Sets s;
+  s.train = read(o.train, std::nullopt);
+  const bool shared_map = task == Task::Classification;
+  s.dev = read(o.dev, shared_map ? std::optional(s.train.label_map) : std::nullopt);
+  if (!o.test.empty()) s.test = read(o.test, shared_map ? std::optional(s.train.label_map) : std::nullopt);
   std::vector<std::string> label_names;
   if (task == Task::MultiLabel) {
     std::set<std::string> names;
-    for (const auto& entry : train.label_map.names())
+    for (const auto& entry : s.train.label_map.names())
       for (const auto& n : split(entry, ';')) names.insert(n);
     label_names.assign(names.begin(), names.end());
   }
-  const Targets train_t = make_targets(task, train, o.train, label_names), dev_t = make_targets(task, dev, o.dev, label_names);
-  Targets test_t;
-  if (test) test_t = make_targets(task, *test, o.test, label_names);
-  if (task == Task::Classification) warn_rare_classes(train, dev, o.train, o.dev, say);
-  const int C = train_t.outputs;
-  if (task == Task::Classification && C < 2)
-    throw Error(o.train + ": fine-tuning needs at least two classes, found " + std::to_string(C));
-  if (task == Task::MultiLabel && C < 1) throw Error(o.train + ": no labels found");
+  s.train_t = make_targets(task, s.train, o.train, label_names);
+  s.dev_t = make_targets(task, s.dev, o.dev, label_names);
+  if (s.test) s.test_t = make_targets(task, *s.test, o.test, label_names);
+  if (task == Task::Classification) warn_rare_classes(s.train, s.dev, o.train, o.dev, say);
+  s.outputs = s.train_t.outputs;
+  if (task == Task::Classification && s.outputs < 2)
+    throw Error(o.train + ": fine-tuning needs at least two classes, found " + std::to_string(s.outputs));
+  if (task == Task::MultiLabel && s.outputs < 1) throw Error(o.train + ": no labels found");
+  s.names = task == Task::Classification ? s.train_t.names : label_names;
+  return s;
+}
 
-  // Model: the pretrained encoder, a new pooler and head (as HF does).
-  config.num_labels = C;
+// The pretrained config with the new head: outputs, dropout, and HF's
+// architecture, problem type and label names.
+BertConfig head_config(BertConfig config, const FinetuneOptions& o, Task task, const Sets& s) {
+  config.num_labels = s.outputs;
   if (o.dropout >= 0) config.hidden_dropout_prob = config.attention_probs_dropout_prob = o.dropout;
   config.extra["architectures"] = {"BertForSequenceClassification"};
   config.extra["problem_type"] = task == Task::Classification ? "single_label_classification"
                                  : task == Task::Regression   ? "regression"
                                                               : "multi_label_classification";
-  const std::vector<std::string>& names = task == Task::Classification ? train_t.names : label_names;
-  if (!names.empty()) {
+  if (!s.names.empty()) {
     nlohmann::json id2label = nlohmann::json::object(), label2id = nlohmann::json::object();
-    for (int i = 0; i < C; ++i) {
-      id2label[std::to_string(i)] = names[static_cast<size_t>(i)];
-      label2id[names[static_cast<size_t>(i)]] = i;
+    for (int i = 0; i < s.outputs; ++i) {
+      id2label[std::to_string(i)] = s.names[static_cast<size_t>(i)];
+      label2id[s.names[static_cast<size_t>(i)]] = i;
     }
     config.extra["id2label"] = id2label;
     config.extra["label2id"] = label2id;
   }
-  tokenizer::Vocab vocab = vocab_from_text(ck.vocab_text, o.init + "/vocab.txt");
-  if (!o.random_init) check_weights_match_config(ck.weights, config, o.init + "/config.json", o.init + "/model.safetensors");
-  Bert model(config, Heads::Classification, o.seed);
-  std::vector<std::string> fresh;
-  if (o.random_init)
-    say("random initialisation (--random-init): only config.json and vocab.txt of " + o.init + " are used");
-  else
-    fresh = model.load_weights(ck.weights, o.init + "/model.safetensors", {"bert.pooler.", "classifier."});
-  if (!fresh.empty())
-    say("new head (not in the pretrained model, initialised N(0, 0.02)): " + std::to_string(fresh.size()) + " tensors");
+  return config;
+}
 
-  tokenizer::TokenizerOptions topt;
-  topt.max_len = static_cast<size_t>(max_len);
-  tokenizer::KmerTokenizer tok(vocab, topt);
-  auto tokenize = [&](const io::LabelledDataset& d, const std::string& name) {
-    if (d.sentence_k && d.sentence_k != vocab.k())
-      throw Error(name + ": the data holds " + std::to_string(d.sentence_k) + "-mer sentences but the model uses k=" +
-                  std::to_string(vocab.k()));
-    // A sequence shorter than k has no k-mer: it would be trained on or scored as [CLS] [SEP] alone.
-    if (d.input == tokenizer::Input::Sequence)
-      for (const std::vector<std::string>* texts : {&d.texts, &d.texts_b})
-        for (size_t i = 0; i < texts->size(); ++i)
-          if ((*texts)[i].size() < static_cast<size_t>(vocab.k()))
-            throw Error(name + ": example " + std::to_string(i + 1) + ": a sequence of " +
-                        std::to_string((*texts)[i].size()) + " bases is shorter than k=" + std::to_string(vocab.k()) +
-                        ", so it has no k-mer");
-    return io::tokenize_dataset(d, tok);
-  };
-  std::vector<io::Example> train_ex = tokenize(train, o.train), dev_ex = tokenize(dev, o.dev), test_ex;
-  if (test) test_ex = tokenize(*test, o.test);
-  say("data: train " + std::to_string(train_ex.size()) + ", dev " + std::to_string(dev_ex.size()) +
-      (test ? ", test " + std::to_string(test_ex.size()) : std::string()) + " examples; task " + o.task + " with " +
-      std::to_string(C) + " output" + (C > 1 ? "s" : "") + "; k=" + std::to_string(vocab.k()) + ", max-len " +
-      std::to_string(max_len) + "; selecting by dev " + metric);
+// The examples of a set, checked against the tokenizer's k. `name` is its file.
+std::vector<io::Example> tokenize(const io::LabelledDataset& d, const std::string& name,
+                                  const tokenizer::KmerTokenizer& tok) {
+  const int k = tok.k();
+  if (d.sentence_k && d.sentence_k != k)
+    throw Error(name + ": the data holds " + std::to_string(d.sentence_k) + "-mer sentences but the model uses k=" +
+                std::to_string(k));
+  // A sequence shorter than k has no k-mer: it would be trained on or scored as [CLS] [SEP] alone.
+  if (d.input == tokenizer::Input::Sequence)
+    for (const std::vector<std::string>* texts : {&d.texts, &d.texts_b})
+      for (size_t i = 0; i < texts->size(); ++i)
+        if ((*texts)[i].size() < static_cast<size_t>(k))
+          throw Error(name + ": example " + std::to_string(i + 1) + ": a sequence of " +
+                      std::to_string((*texts)[i].size()) + " bases is shorter than k=" + std::to_string(k) +
+                      ", so it has no k-mer");
+  return io::tokenize_dataset(d, tok);
+}
 
-  io::BatcherOptions bo;
-  bo.batch_size = static_cast<size_t>(o.batch);
-  bo.seed = o.seed;
-  io::Batcher batcher(train_ex, bo);
-  const int64_t steps_per_epoch = static_cast<int64_t>(batcher.num_batches());
-  const int64_t total = steps_per_epoch * o.epochs;
-  if (o.eval_steps < 0) throw UsageError("finetune: --eval-steps must not be negative");
-  AdamWOptions ao;
-  ao.lr = o.lr;
-  ao.weight_decay = o.weight_decay;
-  ao.total_steps = total;
-  ao.warmup_steps = o.warmup_steps >= 0 ? std::min(o.warmup_steps, total)
-                                        : static_cast<int64_t>(std::llround(o.warmup_ratio * static_cast<double>(total)));
-  if (o.warmup_steps > total)
-    say("warm-up: " + std::to_string(o.warmup_steps) + " steps asked, but training has only " + std::to_string(total) +
-        ": warming up over all of them");
-  engine::ParamSet& params = model.params();
-  AdamW opt(params, ao);
-
-  // Frozen parameters: the embeddings and the first N layers are restored after every update.
+// The embeddings and the first `layers` encoder layers (none if layers < 0).
+std::vector<size_t> frozen_params(const engine::ParamSet& params, int layers) {
   std::vector<size_t> frozen;
-  for (size_t i = 0; i < params.size() && o.freeze_layers >= 0; ++i) {
+  for (size_t i = 0; i < params.size() && layers >= 0; ++i) {
     const std::string& n = params.name(i);
     bool f = n.rfind("bert.embeddings.", 0) == 0;
-    for (int l = 0; l < o.freeze_layers; ++l) f = f || n.rfind("bert.encoder.layer." + std::to_string(l) + ".", 0) == 0;
+    for (int l = 0; l < layers; ++l) f = f || n.rfind("bert.encoder.layer." + std::to_string(l) + ".", 0) == 0;
     if (f) frozen.push_back(i);
   }
-  std::vector<Tensor> frozen_values;
-  for (size_t i : frozen) frozen_values.push_back(params[i].clone());
+  return frozen;
+}
 
-  engine::Arena arena;
-  const std::string best_dir = (fs::path(o.out) / "best").string();
-  std::ofstream log;
-  if (lead) log.open((fs::path(o.out) / "log.jsonl").string(), std::ios::trunc);
-  FinetuneResult result;
-  result.metric = metric;
-  double best_score = -INFINITY;
-  int since_best = 0;
-  int64_t step = 0;
-  double last_lr = 0;  // the learning rate of the latest update
-  Evaluation best_eval;
-  io::Batch b;
-  engine::dist::GradientSum gradient(params, model.layer_offsets());
-  if (engine::dist::size() > 1)
-    say(gradient.overlapping() ? "gradient exchange: overlapped with the backward pass, layer by layer"
-                               : "gradient exchange: after the backward pass");
-  // The loss of rows `rows` of a batch of `batch_rows`, backpropagated with
-  // the weight rows/batch_rows (the shards' losses add up to the batch mean).
-  auto shard_loss = [&](std::span<const size_t> rows, size_t batch_rows, uint64_t dropout_counter, bool last) {
-    batcher.make_batch(rows, b);
-    const int64_t B = static_cast<int64_t>(b.B), T = static_cast<int64_t>(b.T);
-    engine::Tape tape(arena);
-    // This rank's last shard: its gradients go to the other ranks while its backward pass runs.
-    if (last) tape.set_grads_ready_hook(gradient.ready_hook());
-    const DropoutKey key{o.seed, dropout_counter};
-    Tensor logits =
-        model.classify(tape, model.encode(tape, bert_inputs(b, arena), key, nullptr, Bert::cls_rows(tape, B, T)), key);
-    Tensor loss;
-    if (task == Task::Classification) {
-      loss = ops::cross_entropy(tape, logits, Tensor::from_ints({B}, b.labels, &arena));
-    } else {
-      std::vector<float> target(static_cast<size_t>(B * C));
-      for (int64_t r = 0; r < B; ++r)
-        std::copy_n(train_t.values.begin() + static_cast<int64_t>(b.example_indices[r]) * C, C,
-                    target.begin() + r * C);
-      Tensor tt = Tensor::from_vector({B, C}, target, &arena);
-      loss = task == Task::Regression ? ops::mse_loss(tape, logits, tt) : ops::bce_with_logits(tape, logits, tt);
-    }
-    const float weight = static_cast<float>(rows.size()) / static_cast<float>(batch_rows);
-    tape.backward(loss, Tensor::full(loss.shape(), weight, &arena));
-    return static_cast<double>(weight) * loss.to_vector()[0];
-  };
-  // Scores dev after optimiser step `step` of epoch `epoch`, keeps the checkpoint if it is the best so far,
-  // and tells whether to stop early. train_loss: the mean loss since the previous evaluation.
-  auto evaluate_now = [&](int epoch, double train_loss) {
-    // The lead rank scores dev; every rank needs the score to agree on the best checkpoint and early stopping.
-    Evaluation ev;
-    if (lead) ev = evaluate(model, dev_t, dev_ex, o.batch, metric, arena);
-    engine::dist::broadcast(&ev.score, sizeof ev.score);
-    FinetuneEvaluation e;
-    e.epoch = epoch;
-    e.epochs = o.epochs;
-    e.step = step;
-    e.total_steps = total;
-    e.train_loss = train_loss;
-    e.lr = last_lr;
-    e.dev = ev.classification;
-    e.dev_json = ev.json;
-    e.score = ev.score;
-    e.best = ev.score > best_score || (std::isinf(best_score) && !std::isnan(ev.score) && result.best_step == 0);
-    if (lead)
-      log << nlohmann::json{{"epoch", epoch},
-                            {"step", step},
-                            {"epochs_done", static_cast<double>(step) / static_cast<double>(steps_per_epoch)},
-                            {"lr", last_lr},
-                            {"train_loss", train_loss},
-                            {"dev", ev.json}}
-                 .dump()
-          << "\n"
-          << std::flush;
-    if (e.best && lead) {
-      best_eval = ev;
-      io::CheckpointData out;
-      out.config = config.to_json();
-      for (size_t i = 0; i < params.size(); ++i) out.weights.push_back({params.name(i), params[i]});
-      out.vocab_text = ck.vocab_text;
-      io::write_checkpoint(best_dir, out);
-      if (!names.empty()) io::LabelMap::from_labels(names).save(best_dir + "/label_map.json");
-    }
-    if (e.best) {
-      best_score = ev.score;
-      since_best = 0;
-      result.best_epoch = epoch;
-      result.best_step = step;
-    } else {
-      ++since_best;
-    }
-    if (cb.on_evaluation) cb.on_evaluation(e);
-    if (o.early_stop > 0 && since_best >= o.early_stop) {
-      say("early stop: no better dev " + metric + " for " + std::to_string(since_best) +
-          (o.eval_steps > 0 ? " evaluations" : " epochs"));
-      return true;
-    }
-    return false;
-  };
-  DivergenceGuard divergence("finetune", [&] {
-    char lr[32];
-    std::snprintf(lr, sizeof lr, "%g", o.lr);
-    const bool kept = fs::exists(best_dir + "/model.safetensors");
-    return "lower --lr (now " + std::string(lr) + ")" +
-           (task == Task::Regression ? " or rescale the labels (regression targets far from 1 make huge losses)" : "") +
-           (kept ? "; the best checkpoint so far, " + best_dir + ", is kept" : "; no model is written");
-  });
-  double eval_loss_sum = 0;  // training loss since the previous evaluation
-  int64_t eval_loss_n = 0;
-  bool stop = false;
-  for (int epoch = 1; epoch <= o.epochs && !stop; ++epoch) {
-    double loss_sum = 0;
-    int64_t n = 0;
-    for (const std::vector<size_t>& rows : batcher.plan(static_cast<uint64_t>(epoch))) {
-      // Each shard's weighted loss, set by the rank that ran it (so summing over ranks is exact).
-      std::vector<double> losses(static_cast<size_t>(shards), 0.0);
-      params.zero_grad();
-      for (int s = first_shard; s < end_shard; ++s) {
-        const size_t r0 = rows.size() * s / shards, r1 = rows.size() * (s + 1) / shards;
-        if (r1 > r0)
-          losses[s] = shard_loss(std::span(rows).subspan(r0, r1 - r0), rows.size(), step * shards + s,
-                                 s + 1 == end_shard);
-        if (s + 1 < end_shard) gradient.add();
-      }
-      gradient.finish();
-      engine::dist::allreduce_sum(losses.data(), shards);
-      double batch_loss = 0;
-      for (double l : losses) batch_loss += l;
-      divergence.check(step + 1, batch_loss);  // before the update it would apply
-      last_lr = opt.step().lr;
-      for (size_t j = 0; j < frozen.size(); ++j) params[frozen[j]].copy_from(frozen_values[j]);
-      ++step;
-      for (double l : losses) {
-        loss_sum += l;
-        eval_loss_sum += l;
-      }
-      ++n;
-      ++eval_loss_n;
-      if (cb.on_step) cb.on_step(step, total, loss_sum / static_cast<double>(n));
-      // With eval_steps, as HF's evaluation_strategy "steps": every eval_steps steps, and after the last one.
-      if (o.eval_steps > 0 && (step % o.eval_steps == 0 || step == total)) {
-        stop = evaluate_now(epoch, eval_loss_sum / static_cast<double>(eval_loss_n));
-        eval_loss_sum = 0;
-        eval_loss_n = 0;
-        if (stop) break;
-      }
-    }
-    if (o.eval_steps == 0) {
-      stop = evaluate_now(epoch, n ? loss_sum / static_cast<double>(n) : 0);
-      eval_loss_sum = 0;
-      eval_loss_n = 0;
-    }
+// One fine-tuning run. Data parallelism as in pretraining: every rank plans
+// the same batches and trains on its shards of each; only the lead rank
+// evaluates and writes.
+class Finetuning {
+ public:
+  Finetuning(const FinetuneOptions& o, const FinetuneCallbacks& cb);
+  FinetuneResult run();
+
+ private:
+  void say(const std::string& m) const {
+    if (cb_.on_message) cb_.on_message(m);
   }
+  void build_model();
+  void tokenize_sets();
+  void make_trainer();
+  MicroLoss shard_loss(std::span<const size_t> rows, const MicroBatch& m, Tape& tape);
+  bool train_epoch(int epoch);
+  bool evaluate_dev(int epoch, double train_loss);
+  void write_results();
 
-  // The best checkpoint on test.
-  result.best_dir = best_dir;
-  if (!lead) return result;
-  result.best_dev = best_eval.classification;
-  result.best_dev_json = best_eval.json;
-  result.best_score = best_score;
-  nlohmann::json results = {{"task", o.task}, {"metric", metric}, {"best_epoch", result.best_epoch},
-                            {"best_step", result.best_step}, {"dev", best_eval.json}};
-  std::string tsv = "split\t" + best_eval.tsv_header + "\n" + "dev\t" + best_eval.tsv_row + "\n";
+  const FinetuneOptions& o_;
+  const bool lead_;
+  const FinetuneCallbacks cb_;  // empty on all but the lead rank
+  const Task task_;
+  const std::string metric_;
+  const int shards_;  // micro-batches a batch is cut into
+  const std::string best_dir_;
+  io::CheckpointData init_;  // the pretrained model
+  BertConfig config_;
+  int max_len_ = 0;
+  Sets sets_;
+  std::unique_ptr<Bert> model_;
+  std::unique_ptr<tokenizer::KmerTokenizer> tok_;
+  std::vector<io::Example> train_ex_, dev_ex_, test_ex_;
+  std::unique_ptr<io::Batcher> batcher_;
+  io::Batch batch_;
+  int64_t steps_per_epoch_ = 0, total_ = 0;
+  std::unique_ptr<Trainer> trainer_;
+  std::optional<RunLog> log_;
+  FinetuneResult result_;
+  double best_score_ = -INFINITY;
+  int since_best_ = 0;
+  double last_lr_ = 0;       // the learning rate of the latest update
+  double eval_loss_sum_ = 0;  // training loss since the previous evaluation
+  int64_t eval_loss_n_ = 0;
+  Evaluation best_eval_;
+};
+
+Finetuning::Finetuning(const FinetuneOptions& o, const FinetuneCallbacks& cb)
+    : o_(checked(o)),
+      lead_(engine::dist::is_lead()),
+      cb_(lead_ ? cb : FinetuneCallbacks{}),
+      task_(parse_task(o.task)),
+      metric_(o.metric.empty() ? default_metric(task_) : o.metric),
+      shards_(o.shards > 0 ? o.shards : engine::dist::size()),
+      best_dir_((fs::path(o.out) / "best").string()) {
+  if (lead_) fs::create_directories(o_.out);
+  // The model's config first: options that must fit it fail before the data is read.
+  init_ = io::read_checkpoint(o_.init, false);
+  config_ = BertConfig::from_json(init_.config, o_.init + "/config.json");
+  max_len_ = o_.max_len > 0 ? o_.max_len : config_.max_position_embeddings;
+  check_against_config(o_, config_, max_len_);
+  sets_ = read_sets(o_, task_, [this](const std::string& m) { say(m); });
+  build_model();
+  tokenize_sets();
+  make_trainer();
+  log_.emplace(o_.out);
+}
+
+// The pretrained encoder, a new pooler and head (as HF does).
+void Finetuning::build_model() {
+  config_ = head_config(config_, o_, task_, sets_);
+  tokenizer::Vocab vocab = vocab_from_text(init_.vocab_text, o_.init + "/vocab.txt");
+  if (!o_.random_init)
+    check_weights_match_config(init_.weights, config_, o_.init + "/config.json", o_.init + "/model.safetensors");
+  model_ = std::make_unique<Bert>(config_, Heads::Classification, o_.seed);
+  std::vector<std::string> fresh;
+  if (o_.random_init)
+    say("random initialisation (--random-init): only config.json and vocab.txt of " + o_.init + " are used");
+  else
+    fresh = model_->load_weights(init_.weights, o_.init + "/model.safetensors", {"bert.pooler.", "classifier."});
+  if (!fresh.empty())
+    say("new head (not in the pretrained model, initialised N(0, 0.02)): " + std::to_string(fresh.size()) + " tensors");
+  tokenizer::TokenizerOptions topt;
+  topt.max_len = static_cast<size_t>(max_len_);
+  tok_ = std::make_unique<tokenizer::KmerTokenizer>(std::move(vocab), topt);
+}
+
+void Finetuning::tokenize_sets() {
+  train_ex_ = tokenize(sets_.train, o_.train, *tok_);
+  dev_ex_ = tokenize(sets_.dev, o_.dev, *tok_);
+  if (sets_.test) test_ex_ = tokenize(*sets_.test, o_.test, *tok_);
+  const int C = sets_.outputs;
+  say("data: train " + std::to_string(train_ex_.size()) + ", dev " + std::to_string(dev_ex_.size()) +
+      (sets_.test ? ", test " + std::to_string(test_ex_.size()) : std::string()) + " examples; task " + o_.task +
+      " with " + std::to_string(C) + " output" + (C > 1 ? "s" : "") + "; k=" + std::to_string(tok_->k()) +
+      ", max-len " + std::to_string(max_len_) + "; selecting by dev " + metric_);
+}
+
+void Finetuning::make_trainer() {
+  io::BatcherOptions bo;
+  bo.batch_size = static_cast<size_t>(o_.batch);
+  bo.seed = o_.seed;
+  batcher_ = std::make_unique<io::Batcher>(train_ex_, bo);
+  steps_per_epoch_ = static_cast<int64_t>(batcher_->num_batches());
+  total_ = steps_per_epoch_ * o_.epochs;
+  if (o_.eval_steps < 0) throw UsageError("finetune: --eval-steps must not be negative");
+  TrainerOptions t;
+  t.adamw.lr = o_.lr;
+  t.adamw.weight_decay = o_.weight_decay;
+  t.adamw.total_steps = total_;
+  t.adamw.warmup_steps = o_.warmup_steps >= 0
+                             ? std::min(o_.warmup_steps, total_)
+                             : static_cast<int64_t>(std::llround(o_.warmup_ratio * static_cast<double>(total_)));
+  if (o_.warmup_steps > total_)
+    say("warm-up: " + std::to_string(o_.warmup_steps) + " steps asked, but training has only " +
+        std::to_string(total_) + ": warming up over all of them");
+  t.reduction = Reduction::Sum;
+  t.frozen = frozen_params(model_->params(), o_.freeze_layers);
+  t.command = "finetune";
+  t.divergence_advice = [this] {
+    char lr[32];
+    std::snprintf(lr, sizeof lr, "%g", o_.lr);
+    const bool kept = fs::exists(best_dir_ + "/model.safetensors");
+    return "lower --lr (now " + std::string(lr) + ")" +
+           (task_ == Task::Regression ? " or rescale the labels (regression targets far from 1 make huge losses)" : "") +
+           (kept ? "; the best checkpoint so far, " + best_dir_ + ", is kept" : "; no model is written");
+  };
+  t.config = config_.to_json();
+  t.vocab_text = init_.vocab_text;
+  t.on_message = [this](const std::string& m) { say(m); };
+  trainer_ = std::make_unique<Trainer>(*model_, std::move(t));
+}
+
+// Micro-batch m of a batch of `rows`: its shard of the rows, whose loss is
+// weighted by its share of them, so the shards' losses add up to the batch mean.
+MicroLoss Finetuning::shard_loss(std::span<const size_t> rows, const MicroBatch& m, Tape& tape) {
+  const size_t r0 = rows.size() * static_cast<size_t>(m.index) / static_cast<size_t>(shards_),
+               r1 = rows.size() * static_cast<size_t>(m.index + 1) / static_cast<size_t>(shards_);
+  if (r1 <= r0) return {};
+  batcher_->make_batch(rows.subspan(r0, r1 - r0), batch_);
+  const io::Batch& b = batch_;
+  const int64_t B = static_cast<int64_t>(b.B), T = static_cast<int64_t>(b.T), C = sets_.outputs;
+  engine::Arena& arena = tape.arena();
+  const DropoutKey key{o_.seed, m.key};
+  Tensor logits =
+      model_->classify(tape, model_->encode(tape, bert_inputs(b, arena), key, nullptr, Bert::cls_rows(tape, B, T)), key);
+  Tensor loss;
+  if (task_ == Task::Classification) {
+    loss = ops::cross_entropy(tape, logits, Tensor::from_ints({B}, b.labels, &arena));
+  } else {
+    std::vector<float> target(static_cast<size_t>(B * C));
+    for (int64_t r = 0; r < B; ++r)
+      std::copy_n(sets_.train_t.values.begin() + static_cast<int64_t>(b.example_indices[r]) * C, C,
+                  target.begin() + r * C);
+    Tensor tt = Tensor::from_vector({B, C}, target, &arena);
+    loss = task_ == Task::Regression ? ops::mse_loss(tape, logits, tt) : ops::bce_with_logits(tape, logits, tt);
+  }
+  return {loss, static_cast<float>(r1 - r0) / static_cast<float>(rows.size())};
+}
+
+// One epoch; true when early stopping ends the run.
+bool Finetuning::train_epoch(int epoch) {
+  double loss_sum = 0;
+  int64_t n = 0;
+  for (const std::vector<size_t>& rows : batcher_->plan(static_cast<uint64_t>(epoch))) {
+    const TrainStep st = trainer_->step(
+        shards_, [&](const MicroBatch& m, Tape& tape) { return shard_loss(rows, m, tape); });
+    last_lr_ = st.lr;
+    for (double l : st.micro_losses) {
+      loss_sum += l;
+      eval_loss_sum_ += l;
+    }
+    ++n;
+    ++eval_loss_n_;
+    if (cb_.on_step) cb_.on_step(st.step, total_, loss_sum / static_cast<double>(n));
+    // With eval_steps, as HF's evaluation_strategy "steps": every eval_steps steps, and after the last one.
+    if (o_.eval_steps > 0 && (st.step % o_.eval_steps == 0 || st.step == total_) &&
+        evaluate_dev(epoch, eval_loss_sum_ / static_cast<double>(eval_loss_n_)))
+      return true;
+  }
+  return o_.eval_steps == 0 && evaluate_dev(epoch, n ? loss_sum / static_cast<double>(n) : 0);
+}
+
+// Scores dev after the latest update, keeps the checkpoint if it is the best
+// so far, and tells whether to stop early. train_loss: the mean loss since the
+// previous evaluation.
+bool Finetuning::evaluate_dev(int epoch, double train_loss) {
+  eval_loss_sum_ = 0;
+  eval_loss_n_ = 0;
+  // The lead rank scores dev; every rank needs the score to agree on the best checkpoint and early stopping.
+  Evaluation ev;
+  if (lead_) ev = evaluate(*model_, sets_.dev_t, dev_ex_, o_.batch, metric_, trainer_->arena());
+  engine::dist::broadcast(&ev.score, sizeof ev.score);
+  FinetuneEvaluation e;
+  e.epoch = epoch;
+  e.epochs = o_.epochs;
+  e.step = trainer_->step_count();
+  e.total_steps = total_;
+  e.train_loss = train_loss;
+  e.lr = last_lr_;
+  e.dev = ev.classification;
+  e.dev_json = ev.json;
+  e.score = ev.score;
+  e.best = ev.score > best_score_ || (std::isinf(best_score_) && !std::isnan(ev.score) && result_.best_step == 0);
+  log_->write({{"epoch", epoch},
+               {"step", e.step},
+               {"epochs_done", static_cast<double>(e.step) / static_cast<double>(steps_per_epoch_)},
+               {"lr", last_lr_},
+               {"train_loss", train_loss},
+               {"dev", ev.json}});
+  if (e.best && lead_) {
+    best_eval_ = ev;
+    trainer_->save_model(best_dir_);
+    if (!sets_.names.empty()) io::LabelMap::from_labels(sets_.names).save(best_dir_ + "/label_map.json");
+  }
+  if (e.best) {
+    best_score_ = ev.score;
+    since_best_ = 0;
+    result_.best_epoch = epoch;
+    result_.best_step = e.step;
+  } else {
+    ++since_best_;
+  }
+  if (cb_.on_evaluation) cb_.on_evaluation(e);
+  if (o_.early_stop == 0 || since_best_ < o_.early_stop) return false;
+  say("early stop: no better dev " + metric_ + " for " + std::to_string(since_best_) +
+      (o_.eval_steps > 0 ? " evaluations" : " epochs"));
+  return true;
+}
+
+// The best checkpoint on test, and the results files.
+void Finetuning::write_results() {
+  const int C = sets_.outputs;
+  result_.best_dev = best_eval_.classification;
+  result_.best_dev_json = best_eval_.json;
+  result_.best_score = best_score_;
+  nlohmann::json results = {{"task", o_.task}, {"metric", metric_}, {"best_epoch", result_.best_epoch},
+                            {"best_step", result_.best_step}, {"dev", best_eval_.json}};
+  std::string tsv = "split\t" + best_eval_.tsv_header + "\n" + "dev\t" + best_eval_.tsv_row + "\n";
   std::string confusion;
-  if (task == Task::Classification)
-    confusion = "dev (best checkpoint: epoch " + std::to_string(result.best_epoch) + ", step " +
-                std::to_string(result.best_step) + "):\n" +
-                format_confusion_matrix(best_eval.classification.confusion, C, names);
-  if (test) {
-    LoadedModel best = load_model(best_dir, Heads::Classification);
-    Evaluation te = evaluate(*best.model, test_t, test_ex, o.batch, metric, arena);
-    result.test = te.classification;
-    result.test_json = te.json;
-    result.has_test = true;
+  if (task_ == Task::Classification)
+    confusion = "dev (best checkpoint: epoch " + std::to_string(result_.best_epoch) + ", step " +
+                std::to_string(result_.best_step) + "):\n" +
+                format_confusion_matrix(best_eval_.classification.confusion, C, sets_.names);
+  if (sets_.test) {
+    LoadedModel best = load_model(best_dir_, Heads::Classification);
+    Evaluation te = evaluate(*best.model, sets_.test_t, test_ex_, o_.batch, metric_, trainer_->arena());
+    result_.test = te.classification;
+    result_.test_json = te.json;
+    result_.has_test = true;
     results["test"] = te.json;
     tsv += "test\t" + te.tsv_row + "\n";
-    if (task == Task::Classification)
-      confusion += "\ntest:\n" + format_confusion_matrix(te.classification.confusion, C, names);
+    if (task_ == Task::Classification)
+      confusion += "\ntest:\n" + format_confusion_matrix(te.classification.confusion, C, sets_.names);
   }
-  io::write_file_atomic((fs::path(o.out) / "eval_results.json").string(), results.dump(2) + "\n");
-  io::write_file_atomic((fs::path(o.out) / "eval_results.tsv").string(), tsv);
-  if (!confusion.empty()) io::write_file_atomic((fs::path(o.out) / "confusion_matrix.txt").string(), confusion);
-  return result;
+  io::write_file_atomic((fs::path(o_.out) / "eval_results.json").string(), results.dump(2) + "\n");
+  io::write_file_atomic((fs::path(o_.out) / "eval_results.tsv").string(), tsv);
+  if (!confusion.empty()) io::write_file_atomic((fs::path(o_.out) / "confusion_matrix.txt").string(), confusion);
+}
+
+FinetuneResult Finetuning::run() {
+  for (int epoch = 1; epoch <= o_.epochs; ++epoch)
+    if (train_epoch(epoch)) break;
+  result_.metric = metric_;
+  result_.best_dir = best_dir_;
+  if (lead_) write_results();
+  return result_;
+}
+
+}  // namespace
+
+FinetuneResult finetune(const FinetuneOptions& o, const FinetuneCallbacks& callbacks) {
+  return Finetuning(o, callbacks).run();
 }
 
 }  // namespace dnabert::models
