@@ -13,7 +13,7 @@ FUZZ_PACKAGES   := clang libclang-rt-14-dev
 # make bench: PyTorch in its tuned profile (bench/torch_env.sh), run side by side with ours.
 BENCH_PACKAGES  := python3-torch libopenblas0-openmp libtcmalloc-minimal4
 
-.PHONY: all build setup test asan-test demo bench learning-table fuzz clean
+.PHONY: all build setup test asan-test demo bench learning-table fuzz fuzz-setup clean
 
 all: build
 
@@ -51,17 +51,43 @@ LEARNING_ARGS ?=
 learning-table: build
 	bash scripts/learning_table.sh $(LEARNING_ARGS)
 
-# libFuzzer target for the FASTA/FASTQ parser, outside the normal build: only
-# the parser's own sources, clang with ASan+UBSan. FUZZ_SECONDS=0 just builds.
+# libFuzzer targets, one per parser (tests/fuzz/fuzz_<parser>.cpp), outside the
+# normal build: clang with ASan+UBSan, each linked with only the sources its
+# parser needs (FUZZ_SRC_<parser>). Each runs for FUZZ_SECONDS, one after the
+# other, on a working corpus build-fuzz/corpus/<parser>/ seeded from the
+# committed tests/fuzz/corpus/<parser>/; crashes go to build-fuzz/artifacts/<parser>/.
+# FUZZ_SECONDS=0 only builds; FUZZ_TARGETS="csv npy" picks a subset.
 FUZZ_SECONDS ?= 60
-fuzz:
-	@bash tools/setup-deps.sh $(FUZZ_PACKAGES) zlib1g-dev
-	mkdir -p build-fuzz/corpus
-	clang++ -std=c++20 -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
-	  -fno-sanitize-recover=undefined -I. io/fasta.cpp tests/fuzz/fuzz_fasta.cpp -lz -o build-fuzz/fuzz_fasta
-	if [[ "$(FUZZ_SECONDS)" != 0 ]]; then \
-	  ./build-fuzz/fuzz_fasta -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
-	    -artifact_prefix=build-fuzz/ build-fuzz/corpus tests/fuzz/corpus; fi
+FUZZ_TARGETS ?= fasta
+FUZZ_DIR     := build-fuzz
+FUZZ_FLAGS   := -std=c++20 -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+                -fno-sanitize-recover=undefined -I.
+FUZZ_SRC_fasta         := io/fasta.cpp
+fuzz_objects = $(patsubst %.cpp,$(FUZZ_DIR)/obj/%.o,$(1))
+
+fuzz: $(addprefix $(FUZZ_DIR)/fuzz_,$(FUZZ_TARGETS))
+	@if [[ "$(FUZZ_SECONDS)" != 0 ]]; then \
+	  for t in $(FUZZ_TARGETS); do \
+	    mkdir -p $(FUZZ_DIR)/corpus/$$t $(FUZZ_DIR)/artifacts/$$t; \
+	    echo "fuzz_$$t: $(FUZZ_SECONDS) s"; \
+	    ./$(FUZZ_DIR)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
+	      -print_final_stats=1 -artifact_prefix=$(FUZZ_DIR)/artifacts/$$t/ \
+	      $(FUZZ_DIR)/corpus/$$t tests/fuzz/corpus/$$t || exit 1; \
+	  done; fi
+
+fuzz-setup:
+	@bash tools/setup-deps.sh $(FUZZ_PACKAGES) zlib1g-dev nlohmann-json3-dev
+
+$(FUZZ_DIR)/obj/%.o: %.cpp | fuzz-setup
+	@mkdir -p $(@D)
+	clang++ $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+
+-include $(wildcard $(FUZZ_DIR)/obj/*/*.d $(FUZZ_DIR)/obj/*/*/*.d)
+.PRECIOUS: $(FUZZ_DIR)/obj/%.o
+
+.SECONDEXPANSION:
+$(FUZZ_DIR)/fuzz_%: $(FUZZ_DIR)/obj/tests/fuzz/fuzz_%.o $$(call fuzz_objects,$$(FUZZ_SRC_$$*))
+	clang++ $(FUZZ_FLAGS) -fsanitize=fuzzer $^ -lz -o $@
 
 clean:
 	rm -rf $(BUILD_DIR) build-asan build-fuzz
