@@ -123,6 +123,37 @@ std::string show_byte(char c) { return c == ' ' ? "' '" : show_char(static_cast<
 
 std::string at(const TextLineReader& r) { return r.path() + ": line " + std::to_string(r.line_number()) + ": "; }
 
+// True for well-formed UTF-8 (RFC 3629: no overlong forms, surrogates or code
+// points above U+10FFFF). Labels must be: label_map.json holds them, and JSON
+// text cannot hold anything else.
+bool is_utf8(std::string_view s) {
+  for (size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    size_t more = 0;                  // continuation bytes after the lead byte
+    unsigned char lo = 0x80, hi = 0xbf;  // range of the first continuation byte
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    if (c >= 0xc2 && c <= 0xdf) {
+      more = 1;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      more = 2, lo = c == 0xe0 ? 0xa0 : 0x80, hi = c == 0xed ? 0x9f : 0xbf;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      more = 3, lo = c == 0xf0 ? 0x90 : 0x80, hi = c == 0xf4 ? 0x8f : 0xbf;
+    } else {
+      return false;
+    }
+    if (s.size() - i - 1 < more) return false;
+    for (size_t k = 1; k <= more; ++k) {
+      const auto b = static_cast<unsigned char>(s[i + k]);
+      if (b < (k == 1 ? lo : 0x80) || b > (k == 1 ? hi : 0xbf)) return false;
+    }
+    i += more + 1;
+  }
+  return true;
+}
+
 bool is_blank(std::string_view s) { return s.find_first_not_of(" \t") == std::string_view::npos; }
 
 std::string_view trim(std::string_view s) {
@@ -398,6 +429,7 @@ std::optional<LabelledDataset> read_table_unless_fasta(const std::string& path, 
     std::string_view seq = trim(first);
     if (seq.empty() || (pair && second.empty())) throw Error(at(r) + "empty sequence");
     if (label.empty()) throw Error(at(r) + "missing label");
+    if (!is_utf8(label)) throw Error(at(r) + "label " + quote_text(label) + " is not UTF-8 text");
     if (ds.texts.empty()) {
       ds.input = tokenizer::detect_input(seq);
       if (ds.input == tokenizer::Input::Sentence) {
@@ -450,6 +482,7 @@ LabelledDataset read_labelled_fasta(const std::vector<LabelledFasta>& files, con
   std::vector<std::string> raw_labels;
   for (const auto& file : files) {
     std::optional<int32_t> id;
+    if (!is_utf8(file.label)) throw Error(file.path + ": label " + quote_text(file.label) + " is not UTF-8 text");
     if (options.label_map && !(id = options.label_map->find(file.label)))
       throw Error(file.path + ": label " + quote_text(file.label) + " is not in the label map");
     FastaReader reader(file.path);

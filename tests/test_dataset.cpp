@@ -197,6 +197,14 @@ TEST_CASE("table errors name the file and line") {
         "FILE: line 2: expected 2 columns 'sequence<TAB>label', found 3");
   CHECK(table_error("e14.csv", "sequence,label\nAC\x01T,1\n") ==
         "FILE: line 2: invalid character '\\x01' in sequence at column 3");
+  // label_map.json must hold every label, and JSON holds only UTF-8 text.
+  CHECK(table_error("e16.tsv", "sequence\tlabel\nACGT\tpos\xdc\n") == "FILE: line 2: label 'pos\\xdc' is not UTF-8 text");
+  CHECK(table_error("e17.csv", "sequence,label\nACGT,\xed\xa0\x80\n") ==  // a surrogate, U+D800
+        "FILE: line 2: label '\\xed\\xa0\\x80' is not UTF-8 text");
+  CHECK(table_error("e18.csv", "sequence,label\nACGT,\xc0\xaf\n") ==  // '/' in an overlong form
+        "FILE: line 2: label '\\xc0\\xaf' is not UTF-8 text");
+  CHECK(read_table(write_file("ok19.csv", "sequence,label\nACGT,caf\xc3\xa9\nACGT,\xf0\x9f\xa7\xac\n"))
+            .label_map.names() == std::vector<std::string>{"caf\xc3\xa9", "\xf0\x9f\xa7\xac"});
 
   // A label outside a given map is an error with its line.
   std::string path = write_file("e15.csv", "sequence,label\nACGT,1\nACGT,2\n");
