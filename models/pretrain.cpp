@@ -10,13 +10,13 @@
 #include "engine/distributed.h"
 #include "engine/error.h"
 #include "io/checkpoint.h"
-#include "io/json_read.h"
 #include "io/sampler.h"
 #include "models/bert.h"
 #include "models/init_schemes.h"
 #include "models/loading.h"
 #include "models/masking.h"
 #include "models/mlm_eval.h"
+#include "models/resume_state.h"
 #include "models/trainer.h"
 #include "tokenizer/kmer.h"
 
@@ -62,24 +62,6 @@ const PretrainOptions& checked(const PretrainOptions& o) {
   return o;
 }
 
-// Every field of a trainer_state.json that resuming reads, checked for type
-// and range before any of it is used (a wrong-length unigram_counts would
-// otherwise write out of bounds). Errors name the file and the field.
-void check_resume_state(const nlohmann::json& st, const std::string& file, const PretrainOptions& o) {
-  const io::JsonFields f(st, file);
-  f.string("fingerprint");
-  const int64_t step = f.integer("step", 0, INT64_MAX);
-  if (step > o.steps)
-    throw UsageError(file + ": the checkpoint is at step " + std::to_string(step) + ", past --steps " +
-                     std::to_string(o.steps) + "; resume with --steps " + std::to_string(step) + " or more");
-  f.integers("unigram_counts", static_cast<size_t>(o.config.vocab_size), 0, INT64_MAX);
-  const io::JsonFields sampler = f.object("sampler");
-  sampler.string("fingerprint");
-  for (const char* key : {"samples", "block", "position"}) sampler.unsigned_integer(key);
-  const io::JsonFields cursor = sampler.object("cursor");
-  for (const char* key : {"epoch", "file", "record", "offset", "rng_counter"}) cursor.unsigned_integer(key);
-}
-
 // The lead rank's part of --resume: finds and checks the checkpoint, loads the
 // weights and Adam moments, and returns its training state (also as text, for
 // the other ranks).
@@ -93,7 +75,7 @@ nlohmann::json read_resume_state(const PretrainOptions& o, Trainer& trainer, std
   io::CheckpointData ck = io::read_checkpoint(dir, true);
   if (ck.trainer_state.is_null()) throw Error(dir + ": checkpoint has no training state to resume from");
   const auto& st = ck.trainer_state;
-  check_resume_state(st, dir + "/trainer_state.json", o);
+  check_resume_state(st, dir + "/trainer_state.json", o.steps, o.config.vocab_size);
   if (st.value("fingerprint", std::string()) != fingerprint(o))
     throw Error(dir + ": checkpoint was written with different settings (k, max-len, batch, grad-accum, seed, "
                       "mlm-probability or model config); resume with the same ones");
