@@ -105,10 +105,13 @@ SafetensorsEntry parse_entry(const std::string& where, const std::string& name, 
     throw Error(ctx + "\"shape\" must be a list of non-negative integers, got " + shape.dump());
   if (shape.size() > static_cast<size_t>(Dims::kMaxRank))
     throw Error(ctx + "rank " + std::to_string(shape.size()) + " exceeds the engine's maximum of 6");
-  uint64_t nbytes = esize;
+  // The element count's partial products must fit in int64 too (Dims::numel
+  // multiplies from the left): a 1-byte dtype can have [2^62, 2, 0], 0 bytes.
+  constexpr auto kMaxCount = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
+  uint64_t nbytes = esize, count = 1;
   for (const auto& x : shape) {
     uint64_t extent = x.get<uint64_t>();
-    if (extent > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) ||
+    if (extent > kMaxCount || __builtin_mul_overflow(count, extent, &count) || count > kMaxCount ||
         __builtin_mul_overflow(nbytes, extent, &nbytes))
       throw Error(ctx + "shape " + shape.dump() + " is too large");
     e.shape.push_back(static_cast<int64_t>(extent));

@@ -238,6 +238,9 @@ TEST_CASE("every corruption gives a clear error naming the file and the tensor")
   CHECK(err(p) == p + ": tensor t: rank 7 exceeds the engine's maximum of 6");
   p = make_file("overflow", R"({"t":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,8]}})", eight);
   CHECK(err(p) == p + ": tensor t: shape [4294967296,4294967296] is too large");
+  // No bytes, but 2^63 elements before the 0: beyond the engine's int64 element count.
+  p = make_file("count_overflow", R"({"t":{"dtype":"U8","shape":[4611686018427387904,2,0],"data_offsets":[0,0]}})", "");
+  CHECK(err(p, true) == p + ": tensor t: shape [4611686018427387904,2,0] is too large");
   p = make_file("offsets_reversed", R"({"t":{"dtype":"F32","shape":[2],"data_offsets":[8,0]}})", eight);
   CHECK(err(p) == p + ": tensor t: \"data_offsets\" must be [begin, end] with 0 <= begin <= end, got [8,0]");
   p = make_file("offsets_three", R"({"t":{"dtype":"F32","shape":[2],"data_offsets":[0,4,8]}})", eight);

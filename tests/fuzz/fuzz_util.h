@@ -38,14 +38,16 @@ class TempFile {
   TempFile(const TempFile&) = delete;
   TempFile& operator=(const TempFile&) = delete;
 
-  // Replaces the file's contents with `bytes`; returns its path.
+  // Replaces the file's contents with `bytes`; returns its path. Truncating
+  // after writing, not to 0 before: ext4 flushes a file truncated to 0 to
+  // disk when a descriptor of it closes (auto_da_alloc), once per input.
   const std::string& write(std::string_view bytes) {
-    if (::ftruncate(fd_, 0) != 0) std::abort();
     for (size_t done = 0; done < bytes.size();) {
       const ssize_t n = ::pwrite(fd_, bytes.data() + done, bytes.size() - done, static_cast<off_t>(done));
       if (n <= 0) std::abort();
       done += static_cast<size_t>(n);
     }
+    if (::ftruncate(fd_, static_cast<off_t>(bytes.size())) != 0) std::abort();
     return path_;
   }
   const std::string& path() const { return path_; }
