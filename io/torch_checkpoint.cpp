@@ -179,15 +179,23 @@ struct PyObject {
   std::vector<int64_t> size, stride;
 };
 
-Obj make(Kind k) {
-  auto o = std::make_shared<PyObject>();
-  o->kind = k;
-  return o;
-}
-
+// Runs a pickle. The objects it makes live as long as the Unpickler: a pickle
+// can make an object refer to itself (a list appended to itself, a dict
+// holding itself), which shared_ptr alone would leak, and nest objects deeper
+// than the stack allows to destroy recursively. The Unpickler keeps every
+// object it made and cuts all their links when it is destroyed.
 class Unpickler {
  public:
   Unpickler(std::string data, std::string where) : d_(std::move(data)), where_(std::move(where)) {}
+  ~Unpickler() {
+    for (const Obj& o : made_) {
+      o->items.clear();
+      o->dict.clear();
+      o->storage.reset();
+    }
+  }
+  Unpickler(const Unpickler&) = delete;
+  Unpickler& operator=(const Unpickler&) = delete;
 
   Obj run() {
     while (true) {
@@ -276,6 +284,12 @@ class Unpickler {
  private:
   [[noreturn]] void fail(const std::string& msg) const {
     throw Error(where_ + ": byte " + std::to_string(op_at_) + ": " + msg);
+  }
+  Obj make(Kind k) {
+    auto o = std::make_shared<PyObject>();
+    o->kind = k;
+    made_.push_back(o);
+    return o;
   }
   const char* take(uint64_t n) {
     if (n > d_.size() - p_) fail("pickle ends early (truncated)");
@@ -396,6 +410,7 @@ class Unpickler {
   std::vector<Obj> stack_;
   std::vector<size_t> marks_;
   std::unordered_map<uint64_t, Obj> memo_;
+  std::vector<Obj> made_;
 };
 
 // ---- tensors from storages --------------------------------------------------
@@ -537,7 +552,8 @@ TorchCheckpoint read_torch_checkpoint(const std::string& path) {
     if (order != "little") throw Error(path + ": storages are '" + order + "'-endian; only little-endian is supported");
   }
 
-  Obj root = Unpickler(zip.read(pkl), path + ": " + pkl).run();
+  Unpickler unpickler(zip.read(pkl), path + ": " + pkl);  // owns what root refers to
+  const Obj root = unpickler.run();
   if (root->kind != Kind::Dict) throw Error(path + ": " + pkl + ": the pickled object is not a dict of tensors");
   TorchCheckpoint out;
   std::set<std::string> seen;
