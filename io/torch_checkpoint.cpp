@@ -415,9 +415,11 @@ class Unpickler {
 
 // ---- tensors from storages --------------------------------------------------
 
-// Expanded views (stride 0) may hold more elements than their storage (the
-// storage itself is bounded by the file size). Beyond this many, a view that
-// does so is taken for a corrupt file rather than allocated.
+// Views may hold more elements than their storage (expanded views, stride 0),
+// and several may share one storage (tied weights), each read into a tensor of
+// its own. So that a small file cannot make the reader allocate without bound,
+// the tensors of one file may hold kMaxExpandedElements plus two elements per
+// byte of the file in all; a file whose views need more is taken for corrupt.
 constexpr int64_t kMaxExpandedElements = int64_t{1} << 26;
 
 // Element size of a storage type; 0 = not supported.
@@ -460,9 +462,10 @@ T load(const std::string& raw, int64_t k) {
 }
 
 // The tensor `name` as a contiguous f32 or i32 tensor; undefined (with
-// `why_skipped` set) when its type is not converted.
+// `why_skipped` set) when its type is not converted. `budget` is the number of
+// elements the file's tensors may still hold (kMaxExpandedElements).
 Tensor materialize(ZipArchive& zip, const std::string& prefix, const std::string& path, const std::string& name,
-                   const PyObject& t, std::string& why_skipped) {
+                   const PyObject& t, std::string& why_skipped, int64_t& budget) {
   const PyObject& st = *t.storage;
   const std::string where = path + ": tensor " + name;
   const size_t es = storage_element_size(st.storage_type);
@@ -490,9 +493,11 @@ Tensor materialize(ZipArchive& zip, const std::string& prefix, const std::string
   if (bad || (numel > 0 && last >= st.i))
     throw Error(where + ": storage offset " + std::to_string(t.offset) + ", size " + dims_str(t.size) + ", stride " +
                 dims_str(t.stride) + " reach outside storage " + st.s + " of " + std::to_string(st.i) + " elements");
-  if (numel > st.i && numel > kMaxExpandedElements)
+  if (numel > budget)
     throw Error(where + ": a view of " + std::to_string(numel) + " elements over a storage of " + std::to_string(st.i) +
-                " is implausibly large (corrupt file?)");
+                " is implausibly large (corrupt file?): with the tensors before it, it exceeds 2^26 elements plus two "
+                "per byte of the file");
+  budget -= numel;
   const std::string raw = zip.read(entry);
 
   Dims shape = Dims::of_rank(static_cast<int>(t.size.size()));
@@ -557,6 +562,7 @@ TorchCheckpoint read_torch_checkpoint(const std::string& path) {
   if (root->kind != Kind::Dict) throw Error(path + ": " + pkl + ": the pickled object is not a dict of tensors");
   TorchCheckpoint out;
   std::set<std::string> seen;
+  int64_t budget = kMaxExpandedElements + 2 * static_cast<int64_t>(f.size());
   for (const auto& [key, value] : root->dict) {
     if (key->kind != Kind::Str) throw Error(path + ": " + pkl + ": a state-dict key is not a string");
     if (!seen.insert(key->s).second) throw Error(path + ": " + pkl + ": tensor " + key->s + " appears twice");
@@ -565,7 +571,7 @@ TorchCheckpoint read_torch_checkpoint(const std::string& path) {
       continue;
     }
     std::string why;
-    Tensor t = materialize(zip, prefix, path, key->s, *value, why);
+    Tensor t = materialize(zip, prefix, path, key->s, *value, why, budget);
     if (t.defined()) out.tensors.push_back({key->s, t});
     else out.skipped.push_back(key->s + ": " + why);
   }

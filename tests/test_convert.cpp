@@ -60,11 +60,11 @@ std::string pickle_int(int64_t v) {  // LONG1, 8 bytes
 }
 std::string pickle_global(const std::string& module, const std::string& name) { return "c" + module + "\n" + name + "\n"; }
 
-// OrderedDict {"w": <callable>(storage '0' of 6 elements, offset, size, stride, False, OrderedDict())}
-// as torch writes it; with `parameter`, wrapped in _rebuild_parameter(tensor, False, OrderedDict()).
-std::string tensor_pickle(int64_t offset, std::vector<int64_t> size, std::vector<int64_t> stride,
-                          const std::string& callable = "_rebuild_tensor_v2", bool parameter = false,
-                          const std::string& storage_type = "FloatStorage") {
+// <callable>(storage '0' of 6 elements, offset, size, stride, False, OrderedDict()) as torch
+// writes it; with `parameter`, wrapped in _rebuild_parameter(tensor, False, OrderedDict()).
+std::string tensor_value(int64_t offset, std::vector<int64_t> size, std::vector<int64_t> stride,
+                         const std::string& callable = "_rebuild_tensor_v2", bool parameter = false,
+                         const std::string& storage_type = "FloatStorage") {
   std::string t = pickle_global("torch._utils", callable) + "((" + pickle_str("storage") +
                   pickle_global("torch", storage_type) + pickle_str("0") + pickle_str("cpu") + pickle_int(6) + "tQ" +
                   pickle_int(offset) + "(";
@@ -73,7 +73,21 @@ std::string tensor_pickle(int64_t offset, std::vector<int64_t> size, std::vector
   for (int64_t v : stride) t += pickle_int(v);
   t += "t\x89h\x00)RtR"s;
   if (parameter) t = pickle_global("torch._utils", "_rebuild_parameter") + "(" + t + "\x89h\x00)RtR"s;
-  return "\x80\x02" + pickle_global("collections", "OrderedDict") + "q\x00)R("s + pickle_str("w") + t + "u.";
+  return t;
+}
+
+// OrderedDict {name: value, ...} as torch writes it (memo 0 is OrderedDict, which tensor_value uses).
+std::string state_dict(const std::vector<std::pair<std::string, std::string>>& items) {
+  std::string p = "\x80\x02" + pickle_global("collections", "OrderedDict") + "q\x00)R("s;
+  for (const auto& [name, value] : items) p += pickle_str(name) + value;
+  return p + "u.";
+}
+
+// OrderedDict {"w": tensor_value(...)}.
+std::string tensor_pickle(int64_t offset, std::vector<int64_t> size, std::vector<int64_t> stride,
+                          const std::string& callable = "_rebuild_tensor_v2", bool parameter = false,
+                          const std::string& storage_type = "FloatStorage") {
+  return state_dict({{"w", tensor_value(offset, std::move(size), std::move(stride), callable, parameter, storage_type)}});
 }
 
 std::string storage_0to5() {
@@ -163,6 +177,24 @@ TEST_CASE("views, ZIP64 archives and the hand-made pickle subset") {
                                    false));
   CHECK(io::read_torch_checkpoint(dir + "/bool.bin").skipped ==
         std::vector<std::string>{"w: storage type torch.BoolStorage is not supported"});
+
+  // Views may hold more elements than their storage (stride 0), each read
+  // into a tensor of its own; in all at most 2^26 elements plus two per byte
+  // of the file, so that a small file cannot make the reader allocate without
+  // bound (a 2 KB file of such views asked for 256 MB each before).
+  spit(dir + "/expanded.bin", make_zip({{"archive/data.pkl", tensor_pickle(0, {4096}, {0})},
+                                        {"archive/data/0", storage_0to5()}},
+                                       false));
+  CHECK(io::read_torch_checkpoint(dir + "/expanded.bin").tensors.at(0).tensor.to_vector() ==
+        std::vector<float>(4096, 0.0f));
+  spit(dir + "/expanded2.bin",
+       make_zip({{"archive/data.pkl", state_dict({{"a", tensor_value(0, {4096}, {0})},
+                                                  {"b", tensor_value(5, {int64_t{1} << 26}, {0})}})},
+                 {"archive/data/0", storage_0to5()}},
+                false));
+  CHECK(error_of([&] { io::read_torch_checkpoint(dir + "/expanded2.bin"); }) ==
+        dir + "/expanded2.bin: tensor b: a view of 67108864 elements over a storage of 6 is implausibly large (corrupt "
+              "file?): with the tensors before it, it exceeds 2^26 elements plus two per byte of the file");
 
   struct Bad {
     const char* what;
