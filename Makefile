@@ -58,7 +58,7 @@ learning-table: build
 # committed tests/fuzz/corpus/<parser>/; crashes go to build-fuzz/artifacts/<parser>/.
 # FUZZ_SECONDS=0 only builds; FUZZ_TARGETS="csv npy" picks a subset.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= fasta csv config trainer_state safetensors torch
+FUZZ_TARGETS ?= fasta csv config trainer_state safetensors torch vcf npy vocab
 FUZZ_DIR     := build-fuzz
 FUZZ_FLAGS   := -std=c++20 -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
                 -fno-sanitize-recover=undefined -I.
@@ -69,6 +69,9 @@ FUZZ_SRC_config        := models/config.cpp io/json_read.cpp io/atomic_file.cpp
 FUZZ_SRC_trainer_state := models/resume_state.cpp io/json_read.cpp io/sampler.cpp io/fasta.cpp engine/rng.cpp
 FUZZ_SRC_safetensors   := io/safetensors.cpp io/json_read.cpp io/atomic_file.cpp $(FUZZ_TENSOR)
 FUZZ_SRC_torch         := io/torch_checkpoint.cpp $(FUZZ_SRC_safetensors)
+FUZZ_SRC_vcf           := io/vcf.cpp $(FUZZ_SRC_csv)
+FUZZ_SRC_npy           := io/npy.cpp io/atomic_file.cpp $(FUZZ_TENSOR)
+FUZZ_SRC_vocab         := tokenizer/vocab.cpp
 fuzz_objects = $(patsubst %.cpp,$(FUZZ_DIR)/obj/%.o,$(1))
 
 fuzz: $(addprefix $(FUZZ_DIR)/fuzz_,$(FUZZ_TARGETS))
