@@ -36,7 +36,6 @@ void WindowClassifier::begin() {
   sequences_.push_back(std::move(seq));
   buf_.clear();
   buf_start_ = n_ = next_start_ = 0;
-  queued_for_open_ = 0;
 }
 
 // Windows start at 0, stride, 2 stride, ... while one more k-mer follows the
@@ -60,7 +59,7 @@ void WindowClassifier::add(std::span<const int32_t> kmer_ids) {
 
 void WindowClassifier::end() {
   if (sequences_.empty() || sequences_.back().ended) throw Error("WindowClassifier::end without begin()");
-  if (queued_for_open_ == 0)
+  if (next_start_ == 0)
     queue(0, std::min(L_, n_));  // a sequence that fits one window (or has no k-mer: [CLS] [SEP])
   else
     queue(n_ - L_, L_);
@@ -77,7 +76,6 @@ void WindowClassifier::queue(int64_t start, int64_t len) {
   win_len_.push_back(len);
   win_seq_.push_back(first_ + sequences_.size() - 1);
   ++sequences_.back().pending;
-  ++queued_for_open_;
   if (static_cast<int>(win_len_.size()) == options_.batch) run_batch();
 }
 

@@ -61,10 +61,10 @@ class WindowClassifier {
   engine::Arena& arena_;
   int64_t L_, stride_;
   int C_;
-  // The open sequence: k-mers buf_ hold positions buf_start_.., n_ seen so far.
+  // The open sequence: k-mers buf_ hold positions buf_start_.., n_ seen so far;
+  // next_start_ > 0 once a window of it has been queued.
   std::vector<int32_t> buf_;
   int64_t buf_start_ = 0, n_ = 0, next_start_ = 0;
-  int queued_for_open_ = 0;
   std::deque<Sequence> sequences_;  // from the oldest without a result taken
   uint64_t first_ = 0;              // number of the front of sequences_
   // Queued windows: [CLS] k-mers [SEP] (L_ + 2 slots per window), k-mer

@@ -57,6 +57,15 @@ inline std::string write_file(const std::string& name, const std::string& bytes)
   return path;
 }
 
+// A GUE-style CSV of 8 labelled 17-base sequences, labels 0 and 1 alternating,
+// at temp_path(name).
+inline std::string labelled_csv(const std::string& name) {
+  std::string text = "sequence,label\n";
+  for (int i = 0; i < 8; ++i)
+    text += std::string(i % 2 ? "ACGTACGTTTGACCAGT" : "TTGACAGGCATACGGAC") + "," + (i % 2 ? "1" : "0") + "\n";
+  return write_file(name, text);
+}
+
 // The message of the dnabert::Error that `f` throws, or "(no error)".
 inline std::string error_of(const std::function<void()>& f) {
   try {

@@ -28,13 +28,6 @@ CliRun run_bash(const std::string& script) {
   return run_cli("--version >/dev/null; timeout 60 bash -c " + quoted);
 }
 
-std::string labelled_csv(const std::string& name) {
-  std::string text = "sequence,label\n";
-  for (int i = 0; i < 8; ++i)
-    text += std::string(i % 2 ? "ACGTACGTTTGACCAGT" : "TTGACAGGCATACGGAC") + "," + (i % 2 ? "1" : "0") + "\n";
-  return write_file(name, text);
-}
-
 }  // namespace
 
 TEST_CASE("finetune --train from a named FIFO and from a process substitution") {

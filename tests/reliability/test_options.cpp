@@ -42,12 +42,6 @@ void expect_refused(const BadValue& c, const std::string& out) {
   CHECK_FALSE(fs::exists(out));
 }
 
-std::string labelled_csv(const std::string& name) {
-  std::string text = "sequence,label\n";
-  for (int i = 0; i < 8; ++i) text += std::string(i % 2 ? "ACGTACGTTTGACCAGT" : "TTGACAGGCATACGGAC") + "," + (i % 2 ? "1" : "0") + "\n";
-  return write_file(name, text);
-}
-
 }  // namespace
 
 TEST_CASE("out-of-range option values are usage errors that give the real bound") {
