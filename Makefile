@@ -63,14 +63,14 @@ FUZZ_DIR     := build-fuzz
 FUZZ_FLAGS   := -std=c++20 -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
                 -fno-sanitize-recover=undefined -I.
 FUZZ_TENSOR  := engine/tensor.cpp engine/arena.cpp  # for readers that return tensors
-FUZZ_SRC_fasta         := io/fasta.cpp
-FUZZ_SRC_csv           := io/dataset.cpp io/fasta.cpp io/json_read.cpp tokenizer/kmer.cpp tokenizer/vocab.cpp
-FUZZ_SRC_config        := models/config.cpp io/json_read.cpp io/atomic_file.cpp
-FUZZ_SRC_trainer_state := models/resume_state.cpp io/json_read.cpp io/sampler.cpp io/fasta.cpp engine/rng.cpp
-FUZZ_SRC_safetensors   := io/safetensors.cpp io/json_read.cpp io/atomic_file.cpp $(FUZZ_TENSOR)
-FUZZ_SRC_torch         := io/torch_checkpoint.cpp $(FUZZ_SRC_safetensors)
-FUZZ_SRC_vcf           := io/vcf.cpp $(FUZZ_SRC_csv)
-FUZZ_SRC_npy           := io/npy.cpp io/atomic_file.cpp $(FUZZ_TENSOR)
+FUZZ_SRC_fasta         := io/formats/fasta.cpp
+FUZZ_SRC_csv           := io/data/dataset.cpp io/formats/fasta.cpp io/formats/json_read.cpp tokenizer/kmer.cpp tokenizer/vocab.cpp
+FUZZ_SRC_config        := models/network/config.cpp io/formats/json_read.cpp io/formats/atomic_file.cpp
+FUZZ_SRC_trainer_state := models/training/resume_state.cpp io/formats/json_read.cpp io/data/sampler.cpp io/formats/fasta.cpp engine/rng.cpp
+FUZZ_SRC_safetensors   := io/formats/safetensors.cpp io/formats/json_read.cpp io/formats/atomic_file.cpp $(FUZZ_TENSOR)
+FUZZ_SRC_torch         := io/formats/torch_checkpoint.cpp $(FUZZ_SRC_safetensors)
+FUZZ_SRC_vcf           := io/data/vcf.cpp $(FUZZ_SRC_csv)
+FUZZ_SRC_npy           := io/formats/npy.cpp io/formats/atomic_file.cpp $(FUZZ_TENSOR)
 FUZZ_SRC_vocab         := tokenizer/vocab.cpp
 fuzz_objects = $(patsubst %.cpp,$(FUZZ_DIR)/obj/%.o,$(1))
 

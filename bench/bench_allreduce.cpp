@@ -16,7 +16,8 @@ using namespace dnabert;
 int main(int argc, char** argv) {
   const int64_t n = argc > 1 ? std::atoll(argv[1]) : 89196560;  // the base preset's parameters
   const int repeats = argc > 2 ? std::atoi(argv[2]) : 5;
-  return engine::dist::run_job([&] {
+  engine::dist::start_job();
+  return [&] {
     const int N = engine::dist::size(), r = engine::dist::rank();
     engine::Tensor g = engine::Tensor::empty({n});
     std::vector<double> seconds;
@@ -40,5 +41,5 @@ int main(int argc, char** argv) {
       std::printf("allreduce of %lld floats (%.1f MB) on %d ranks: median %.3f s over %d calls, bus bandwidth %.2f GB/s\n",
                   static_cast<long long>(n), 4e-6 * static_cast<double>(n), N, t, repeats, bus / t * 1e-9);
     return 0;
-  });
+  }();
 }

@@ -21,8 +21,8 @@
 #include <string>
 #include <vector>
 
-#include "io/fasta.h"
-#include "io/sampler.h"
+#include "io/formats/fasta.h"
+#include "io/data/sampler.h"
 
 namespace {
 

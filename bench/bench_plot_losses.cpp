@@ -11,7 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "io/plot.h"
+#include "io/report/plot.h"
 
 int main(int argc, char** argv) {
   if (argc < 4) {

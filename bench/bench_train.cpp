@@ -14,7 +14,7 @@
 // train-*: one MLM + AdamW step = zero_grad, forward (dropout 0.1),
 // mlm_forward (the MLM head, and the last layer after its keys and values,
 // run only on the masked rows), backward, gradient clipping at 1.0 and the
-// AdamW update, exactly as a pretraining step does (models/trainer.cpp).
+// AdamW update, exactly as a pretraining step does (models/training/trainer.cpp).
 // infer-*: forward in inference mode (no tape, no dropout) and MLM logits
 // over every position, [B·T, V].
 // Data: every row is [CLS] + T-2 uniform random k-mer ids + [SEP] (no padding,
@@ -44,9 +44,9 @@
 
 #include "engine/profile.h"
 #include "engine/threads.h"
-#include "models/bert.h"
-#include "models/masking.h"
-#include "models/optimizer.h"
+#include "models/network/bert.h"
+#include "models/training/masking.h"
+#include "models/training/optimizer.h"
 #include "ops/kernels/kernels.h"
 
 namespace {
@@ -58,7 +58,7 @@ namespace profile = dnabert::engine::profile;
 struct Workload {
   const char* name;
   bool train;
-  const char* preset;  // models/config.cpp: tiny 4×256, small 6×512, base 12×768 (FFN 4H, heads H/64)
+  const char* preset;  // models/network/config.cpp: tiny 4×256, small 6×512, base 12×768 (FFN 4H, heads H/64)
   int64_t T, B;
 };
 

@@ -26,11 +26,11 @@ probabilities, attention output, FFN output), as our engine has.
 
 Same data, mask rule, step and FLOP formula as bench_train.cpp:
 - train: zero_grad(set_to_none), forward, MLM head on the masked rows only
-  (gathered first, as models/bert.cpp mlm_loss does; our mlm_forward also
+  (gathered first, as models/network/bert.cpp mlm_loss does; our mlm_forward also
   runs the last layer on those rows only, which fp32-lastrows copies),
   cross-entropy, backward, clip_grad_norm_(1.0),
   torch.optim.AdamW (betas 0.9/0.98, eps 1e-6, weight decay 0.01 except bias
-  and LayerNorm weights: models/optimizer.h), linear warm-up/decay schedule.
+  and LayerNorm weights: models/training/optimizer.h), linear warm-up/decay schedule.
 - infer: model.eval(), torch.inference_mode(), MLM logits for all B·T rows.
 Prints what the tuned profile loaded and one line "RESULT {json}".
 """

@@ -7,12 +7,12 @@
 
 #include "cli/commands.h"
 #include "cli/progress.h"
-#include "engine/error.h"
-#include "io/npy.h"
-#include "io/plot.h"
-#include "io/sequence_source.h"
-#include "models/interpret.h"
-#include "models/loading.h"
+#include "base/error.h"
+#include "io/formats/npy.h"
+#include "io/report/plot.h"
+#include "io/data/sequence_source.h"
+#include "models/analysis/interpret.h"
+#include "models/network/loading.h"
 #include "tokenizer/kmer.h"
 
 namespace dnabert::cli {

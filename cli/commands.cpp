@@ -9,7 +9,8 @@
 #include <map>
 #include <vector>
 
-#include "engine/error.h"
+#include "base/error.h"
+#include "engine/distributed.h"
 
 namespace dnabert::cli {
 
@@ -32,6 +33,19 @@ void register_commands(CLI::App& app) {
     std::function<int()> run = setup(app);
     auto subs = app.get_subcommands({});
     if (subs.size() > before) runners()[subs.back()] = std::move(run);
+  }
+}
+
+int run_job(const std::function<int()>& body) {
+  engine::dist::start_job();
+  if (engine::dist::size() == 1) return body();
+  try {
+    return body();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "dnabert: error: rank %d of %d: %s. Aborting the job; checkpoints already written are "
+                 "complete.\n", engine::dist::rank(), engine::dist::size(), e.what());
+    std::fflush(stderr);
+    engine::dist::abort_job(dynamic_cast<const UsageError*>(&e) ? 2 : dynamic_cast<const CommError*>(&e) ? 3 : 1);
   }
 }
 

@@ -18,8 +18,15 @@ struct Registration {
 void register_commands(CLI::App& app);
 int run_selected(CLI::App& app);
 
+// Runs a command's work as one job of an MPI run (or alone without mpirun).
+// In a job of several ranks an error does not unwind into MPI_Finalize (which
+// would wait forever for the other ranks): it prints "dnabert: error: rank R
+// of N: <cause>" and ends every rank (exit 2 for a usage error, 3 when the
+// ranks lost each other, else 1). A single rank rethrows to main's handler.
+int run_job(const std::function<int()>& body);
+
 // --out (required) and --overwrite of a command that writes files into an
-// output directory (io/output_dir.h has the rules).
+// output directory (io/formats/output_dir.h has the rules).
 void add_output_dir_options(CLI::App* command, std::string& out, bool& overwrite);
 
 // Checks for numeric options. A value out of range fails the parse (exit 2,

@@ -21,12 +21,12 @@
 #include <sstream>
 
 #include "cli/commands.h"
-#include "engine/error.h"
-#include "io/checkpoint.h"
-#include "io/output_dir.h"
-#include "io/torch_checkpoint.h"
-#include "models/config.h"
-#include "models/loading.h"
+#include "base/error.h"
+#include "io/formats/checkpoint.h"
+#include "io/formats/output_dir.h"
+#include "io/formats/torch_checkpoint.h"
+#include "models/network/config.h"
+#include "models/network/loading.h"
 
 namespace dnabert::cli {
 namespace {
@@ -48,7 +48,7 @@ struct Expected {
   Group group;
 };
 
-// Every tensor our Bert may hold, by group (the names of models/bert.cpp).
+// Every tensor our Bert may hold, by group (the names of models/network/bert.cpp).
 std::vector<Expected> expected_tensors(const models::BertConfig& c) {
   const int64_t V = c.vocab_size, H = c.hidden_size, F = c.intermediate_size;
   std::vector<Expected> e = {{"bert.embeddings.word_embeddings.weight", {V, H}, Group::Encoder},

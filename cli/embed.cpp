@@ -6,11 +6,11 @@
 
 #include "cli/commands.h"
 #include "cli/progress.h"
-#include "engine/error.h"
-#include "io/batch.h"
-#include "io/npy.h"
-#include "io/sequence_source.h"
-#include "models/loading.h"
+#include "base/error.h"
+#include "io/data/batch.h"
+#include "io/formats/npy.h"
+#include "io/data/sequence_source.h"
+#include "models/network/loading.h"
 #include "tokenizer/kmer.h"
 
 namespace dnabert::cli {

@@ -6,11 +6,11 @@
 #include <memory>
 
 #include "cli/commands.h"
-#include "engine/error.h"
-#include "io/atomic_file.h"
-#include "models/loading.h"
-#include "models/masking.h"
-#include "models/mlm_eval.h"
+#include "base/error.h"
+#include "io/formats/atomic_file.h"
+#include "models/network/loading.h"
+#include "models/training/masking.h"
+#include "models/training/mlm_eval.h"
 
 namespace dnabert::cli {
 namespace {

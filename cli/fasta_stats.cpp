@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "cli/commands.h"
-#include "io/fasta.h"
+#include "io/formats/fasta.h"
 
 namespace dnabert::cli {
 namespace {

@@ -8,16 +8,16 @@
 #include "cli/commands.h"
 #include "cli/progress.h"
 #include "engine/distributed.h"
-#include "io/dataset.h"
-#include "io/output_dir.h"
-#include "models/finetune.h"
-#include "models/gue_protocol.h"
+#include "io/data/dataset.h"
+#include "io/formats/output_dir.h"
+#include "models/training/finetune.h"
+#include "models/training/gue_protocol.h"
 
 namespace dnabert::cli {
 namespace {
 
 int run(const models::FinetuneOptions& o, bool overwrite) {
-  // Only the lead rank writes, so only it claims --out; its refusal ends every rank (engine::dist::run_job).
+  // Only the lead rank writes, so only it claims --out; its refusal ends every rank (cli::run_job).
   std::optional<io::OutputDir> out_dir;
   if (engine::dist::is_lead()) {
     std::vector<std::string> inputs = {o.init};
@@ -132,7 +132,7 @@ Registration reg([](CLI::App& app) {
                                        "multiple of the ranks (default: the number of ranks)")
       ->check(integer_in<int>(0));
   return std::function<int()>([o, s, protocol, gue_task, overwrite] {
-    return engine::dist::run_job([&] {
+    return run_job([&] {
       // The flags given on the command line keep their values under --protocol.
       std::set<std::string> given;
       for (const char* flag : {"lr", "batch", "epochs", "warmup-steps", "warmup-ratio", "eval-steps", "metric"})

@@ -7,7 +7,7 @@
 #include <string>
 
 #include "cli/commands.h"
-#include "engine/error.h"
+#include "base/error.h"
 #include "engine/threads.h"
 #include "ops/kernels/kernels.h"
 

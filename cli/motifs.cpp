@@ -1,17 +1,17 @@
 // dnabert motifs: DNABERT-viz motif discovery from attention scores
-// (models/motifs.h has the algorithm), with offline logos and a MEME file.
+// (models/analysis/motifs.h has the algorithm), with offline logos and a MEME file.
 #include <cstdio>
 #include <memory>
 
 #include "cli/commands.h"
-#include "engine/error.h"
-#include "io/atomic_file.h"
-#include "io/dataset.h"
-#include "io/logo.h"
-#include "io/npy.h"
-#include "io/output_dir.h"
-#include "models/interpret.h"
-#include "models/motifs.h"
+#include "base/error.h"
+#include "io/formats/atomic_file.h"
+#include "io/data/dataset.h"
+#include "io/report/logo.h"
+#include "io/formats/npy.h"
+#include "io/formats/output_dir.h"
+#include "models/analysis/interpret.h"
+#include "models/analysis/motifs.h"
 
 namespace dnabert::cli {
 namespace {

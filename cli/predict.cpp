@@ -5,12 +5,12 @@
 #include <memory>
 
 #include "cli/commands.h"
-#include "engine/error.h"
-#include "io/atomic_file.h"
-#include "io/dataset.h"
-#include "io/sequence_source.h"
-#include "models/inference.h"
-#include "models/loading.h"
+#include "base/error.h"
+#include "io/formats/atomic_file.h"
+#include "io/data/dataset.h"
+#include "io/data/sequence_source.h"
+#include "models/analysis/inference.h"
+#include "models/network/loading.h"
 #include "ops/ops.h"
 #include "tokenizer/kmer.h"
 

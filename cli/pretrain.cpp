@@ -8,12 +8,12 @@
 #include "cli/commands.h"
 #include "cli/progress.h"
 #include "engine/distributed.h"
-#include "engine/error.h"
+#include "base/error.h"
 #include "engine/profile.h"
-#include "io/output_dir.h"
-#include "models/masking.h"
-#include "models/pretrain.h"
-#include "models/recipes.h"
+#include "io/formats/output_dir.h"
+#include "models/training/masking.h"
+#include "models/training/pretrain.h"
+#include "models/training/recipes.h"
 
 namespace dnabert::cli {
 namespace {
@@ -55,7 +55,7 @@ int run(PretrainArgs& a) {
     o.mlm_probability = models::mlm_probability_for_mask_rate(a.mask_rate, o.k);
   }
   // Only the lead rank writes, so only it claims --out; its refusal ends every
-  // rank (engine::dist::run_job). --resume is no input here: it reads what
+  // rank (cli::run_job). --resume is no input here: it reads what
   // pretrain wrote into its own --out.
   std::optional<io::OutputDir> out_dir;
   if (engine::dist::is_lead()) {
@@ -178,7 +178,7 @@ Registration reg([](CLI::App& app) {
   return std::function<int()>([a, s] {
     for (const CLI::Option* opt : s->get_options())
       if (opt->count() > 0) a->given.insert(opt->get_name());
-    return engine::dist::run_job([a] { return run(*a); });
+    return run_job([a] { return run(*a); });
   });
 });
 

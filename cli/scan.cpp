@@ -6,13 +6,13 @@
 
 #include "cli/commands.h"
 #include "cli/progress.h"
-#include "engine/error.h"
-#include "io/atomic_file.h"
-#include "io/dataset.h"
-#include "io/fasta.h"
-#include "models/inference.h"
-#include "models/loading.h"
-#include "models/variants.h"
+#include "base/error.h"
+#include "io/formats/atomic_file.h"
+#include "io/data/dataset.h"
+#include "io/formats/fasta.h"
+#include "models/analysis/inference.h"
+#include "models/network/loading.h"
+#include "models/analysis/variants.h"
 
 namespace dnabert::cli {
 namespace {

@@ -7,10 +7,10 @@
 #include <string>
 
 #include "cli/commands.h"
-#include "engine/error.h"
-#include "io/dataset.h"
-#include "io/output_dir.h"
-#include "io/split.h"
+#include "base/error.h"
+#include "io/data/dataset.h"
+#include "io/formats/output_dir.h"
+#include "io/data/split.h"
 
 namespace dnabert::cli {
 namespace {

@@ -16,9 +16,9 @@
 #include <vector>
 
 #include "cli/commands.h"
-#include "engine/error.h"
-#include "io/dataset.h"
-#include "io/fasta.h"
+#include "base/error.h"
+#include "io/data/dataset.h"
+#include "io/formats/fasta.h"
 #include "tokenizer/kmer.h"
 
 namespace dnabert::cli {

@@ -7,14 +7,14 @@
 
 #include "cli/commands.h"
 #include "cli/progress.h"
-#include "engine/error.h"
-#include "io/atomic_file.h"
-#include "io/plot.h"
-#include "io/sequence_source.h"
-#include "models/inference.h"
-#include "models/interpret.h"
-#include "models/loading.h"
-#include "models/variants.h"
+#include "base/error.h"
+#include "io/formats/atomic_file.h"
+#include "io/report/plot.h"
+#include "io/data/sequence_source.h"
+#include "models/analysis/inference.h"
+#include "models/analysis/interpret.h"
+#include "models/network/loading.h"
+#include "models/analysis/variants.h"
 
 namespace dnabert::cli {
 namespace {

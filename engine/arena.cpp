@@ -6,7 +6,7 @@
 #include <new>
 #include <string>
 
-#include "engine/error.h"
+#include "base/error.h"
 
 namespace dnabert::engine {
 

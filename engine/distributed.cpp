@@ -3,13 +3,13 @@
 #include <algorithm>
 #include <condition_variable>
 #include <csignal>
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <mutex>
 #include <thread>
 
-#include "engine/error.h"
+#include "base/error.h"
 #include "engine/profile.h"
 #include "engine/threads.h"
 
@@ -50,18 +50,14 @@ MPI_Comm g_comm = MPI_COMM_NULL;  // a duplicate of MPI_COMM_WORLD carrying our 
 int g_rank = 0, g_size = 1;
 bool g_serialized = false;  // MPI granted MPI_THREAD_SERIALIZED: another thread may make the calls
 
-// Instead of MPI's generic abort: say which rank saw what. The usual cause is
-// a peer that died (killed, out of memory) while this rank waited for it.
-void on_mpi_error(MPI_Comm*, int* code, ...) {
+// Every MPI call's result: a failure throws, naming the operation and MPI's reason.
+void check(int code, const char* what) {
+  if (code == MPI_SUCCESS) return;
   char text[MPI_MAX_ERROR_STRING];
   int len = 0;
-  MPI_Error_string(*code, text, &len);
-  std::fprintf(stderr,
-               "dnabert: error: rank %d of %d: MPI communication failed (%s); another rank probably died "
-               "or the network failed. Aborting the job; checkpoints already written are complete.\n",
-               g_rank, g_size, text);
-  std::fflush(stderr);
-  MPI_Abort(MPI_COMM_WORLD, 3);
+  MPI_Error_string(code, text, &len);
+  throw CommError(std::string("MPI communication failed in ") + what + " (" + std::string(text, len) +
+                  "); another rank probably died or the network failed");
 }
 
 void finalize_at_exit() {
@@ -79,13 +75,12 @@ void init() {
   MPI_Init_thread(nullptr, nullptr, MPI_THREAD_SERIALIZED, &provided);
   g_serialized = provided >= MPI_THREAD_SERIALIZED;
   MPI_Comm_dup(MPI_COMM_WORLD, &g_comm);
-  MPI_Errhandler handler;
-  MPI_Comm_create_errhandler(on_mpi_error, &handler);
-  MPI_Comm_set_errhandler(g_comm, handler);
+  // Failed calls return their code (check() turns it into a CommError) instead of aborting.
+  MPI_Comm_set_errhandler(g_comm, MPI_ERRORS_RETURN);
   MPI_Comm_rank(g_comm, &g_rank);
   MPI_Comm_size(g_comm, &g_size);
   // A peer that dies closes its sockets; a write to one must come back as an
-  // MPI error (our handler names the cause and aborts the job), not as a
+  // MPI error (a CommError to the caller), not as a
   // SIGPIPE that kills this rank silently and makes mpirun blame it.
   if (g_size > 1) std::signal(SIGPIPE, SIG_IGN);
   std::atexit(finalize_at_exit);
@@ -109,8 +104,9 @@ void halving_doubling(float* d, int64_t len, std::vector<float>& tmp) {
     const int64_t mid = lo + (hi - lo) / 2;
     const int64_t keep_lo = lower ? lo : mid, keep_hi = lower ? mid : hi;
     const int64_t send_lo = lower ? mid : lo, send_hi = lower ? hi : mid;
-    MPI_Sendrecv(d + send_lo, count_of(send_hi - send_lo), MPI_FLOAT, partner, mask, tmp.data(),
-                 count_of(keep_hi - keep_lo), MPI_FLOAT, partner, mask, g_comm, MPI_STATUS_IGNORE);
+    check(MPI_Sendrecv(d + send_lo, count_of(send_hi - send_lo), MPI_FLOAT, partner, mask, tmp.data(),
+                       count_of(keep_hi - keep_lo), MPI_FLOAT, partner, mask, g_comm, MPI_STATUS_IGNORE),
+          "the gradient reduce-scatter");
     add_into(d + keep_lo, tmp.data(), keep_hi - keep_lo);
     parents.push_back({lo, hi});
     lo = keep_lo;
@@ -123,8 +119,9 @@ void halving_doubling(float* d, int64_t len, std::vector<float>& tmp) {
     const bool lower = (g_rank & mask) == 0;
     const int64_t mid = p.lo + (p.hi - p.lo) / 2;
     const int64_t other_lo = lower ? mid : p.lo, other_hi = lower ? p.hi : mid;
-    MPI_Sendrecv(d + lo, count_of(hi - lo), MPI_FLOAT, partner, g_size + mask, d + other_lo,
-                 count_of(other_hi - other_lo), MPI_FLOAT, partner, g_size + mask, g_comm, MPI_STATUS_IGNORE);
+    check(MPI_Sendrecv(d + lo, count_of(hi - lo), MPI_FLOAT, partner, g_size + mask, d + other_lo,
+                       count_of(other_hi - other_lo), MPI_FLOAT, partner, g_size + mask, g_comm, MPI_STATUS_IGNORE),
+          "the gradient allgather");
     lo = p.lo;
     hi = p.hi;
   }
@@ -133,7 +130,8 @@ void halving_doubling(float* d, int64_t len, std::vector<float>& tmp) {
 // Any rank count: everyone gathers every partial sum and folds them in rank order.
 void gather_fold(float* d, int64_t len, std::vector<float>& all) {
   all.resize(static_cast<size_t>(len * g_size));
-  MPI_Allgather(d, count_of(len), MPI_FLOAT, all.data(), count_of(len), MPI_FLOAT, g_comm);
+  check(MPI_Allgather(d, count_of(len), MPI_FLOAT, all.data(), count_of(len), MPI_FLOAT, g_comm),
+        "the gradient allgather");
   PairwiseSum sum(len);
   for (int r = 0; r + 1 < g_size; ++r) sum.push(all.data() + r * len);
   float* last = all.data() + (g_size - 1) * len;
@@ -158,19 +156,13 @@ int rank() { return g_rank; }
 int size() { return g_size; }
 bool is_lead() { return g_rank == 0; }
 
-int run_job(const std::function<int()>& body) {
-  init();
-  if (g_size == 1) return body();
-  try {
-    return body();
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "dnabert: error: rank %d of %d: %s\n", g_rank, g_size, e.what());
-    std::fflush(stderr);
+void start_job() { init(); }
+
+void abort_job(int exit_code) {
 #ifdef DNABERT_HAVE_MPI
-    MPI_Abort(MPI_COMM_WORLD, dynamic_cast<const UsageError*>(&e) ? 2 : 1);
+  if (g_comm != MPI_COMM_NULL) MPI_Abort(MPI_COMM_WORLD, exit_code);
 #endif
-    return 1;
-  }
+  std::_Exit(exit_code);
 }
 
 void allreduce_pairwise(float* data, int64_t n) {
@@ -192,13 +184,13 @@ void allreduce_pairwise(float* data, int64_t n) {
 
 void allreduce_sum(int64_t* data, int64_t n) {
 #ifdef DNABERT_HAVE_MPI
-  if (g_size > 1) MPI_Allreduce(MPI_IN_PLACE, data, count_of(n), MPI_INT64_T, MPI_SUM, g_comm);
+  if (g_size > 1) check(MPI_Allreduce(MPI_IN_PLACE, data, count_of(n), MPI_INT64_T, MPI_SUM, g_comm), "a sum over ranks");
 #endif
 }
 
 void allreduce_sum(double* data, int64_t n) {
 #ifdef DNABERT_HAVE_MPI
-  if (g_size > 1) MPI_Allreduce(MPI_IN_PLACE, data, count_of(n), MPI_DOUBLE, MPI_SUM, g_comm);
+  if (g_size > 1) check(MPI_Allreduce(MPI_IN_PLACE, data, count_of(n), MPI_DOUBLE, MPI_SUM, g_comm), "a sum over ranks");
 #endif
 }
 
@@ -207,7 +199,8 @@ void broadcast(void* data, int64_t bytes) {
   if (g_size == 1) return;
   constexpr int64_t kPiece = int64_t{1} << 30;
   for (int64_t off = 0; off < bytes; off += kPiece)
-    MPI_Bcast(static_cast<char*>(data) + off, count_of(std::min(kPiece, bytes - off)), MPI_BYTE, 0, g_comm);
+    check(MPI_Bcast(static_cast<char*>(data) + off, count_of(std::min(kPiece, bytes - off)), MPI_BYTE, 0, g_comm),
+          "a broadcast from rank 0");
 #endif
 }
 
@@ -223,7 +216,7 @@ void broadcast(const Tensor& t) { broadcast(t.f32(), t.numel() * static_cast<int
 
 void barrier() {
 #ifdef DNABERT_HAVE_MPI
-  if (g_size > 1) MPI_Barrier(g_comm);
+  if (g_size > 1) check(MPI_Barrier(g_comm), "a barrier");
 #endif
 }
 
@@ -279,6 +272,7 @@ struct GradientSum::Exchanger {
   size_t released = 0;  // chunks [released, n) may be exchanged (their gradients are final)
   size_t next = 0;      // chunks [next, n) are done; next - 1 is the one to do next
   bool stop = false;
+  std::exception_ptr error;  // a failed exchange (CommError): the thread stops, finish() rethrows
   std::thread thread;
 };
 
@@ -304,7 +298,14 @@ GradientSum::GradientSum(const ParamSet& params, std::vector<int64_t> splits)
       if (ex.stop) return;
       const size_t chunk = ex.next - 1;
       lock.unlock();
-      exchange(chunk);
+      try {
+        exchange(chunk);
+      } catch (...) {
+        lock.lock();
+        ex.error = std::current_exception();
+        ex.cv.notify_all();
+        return;
+      }
       lock.lock();
       ex.next = chunk;
       ex.cv.notify_all();
@@ -362,7 +363,8 @@ void GradientSum::finish() {
   std::unique_lock<std::mutex> lock(ex.mu);
   ex.released = 0;
   ex.cv.notify_all();
-  ex.cv.wait(lock, [&] { return ex.next == 0; });
+  ex.cv.wait(lock, [&] { return ex.next == 0 || ex.error; });
+  if (ex.error) std::rethrow_exception(ex.error);
   // Ready for the next step.
   ex.released = ex.next = bounds_.size() - 1;
   lock.unlock();

@@ -28,13 +28,16 @@
 
 namespace dnabert::engine::dist {
 
-// Initialises MPI if this process was started by mpirun (idempotent), runs
-// `body`, and returns its exit code. In a job of more than one rank an
-// exception does not unwind into MPI_Finalize (which would wait forever for
-// the other ranks): it prints "dnabert: error: rank R of N: <cause>" and
-// aborts the whole job (exit code 2 for a usage error, else 1). A single rank
-// rethrows, so the usual top-level handler prints the error.
-int run_job(const std::function<int()>& body);
+// Initialises MPI if this process was started by mpirun (idempotent; a
+// single-rank job otherwise). The engine never prints or ends the process: a
+// failed MPI call throws dnabert::CommError naming the cause, and the caller
+// decides what to say and calls abort_job (an exception must not unwind into
+// MPI_Finalize in a job of several ranks, which would wait forever for the
+// others).
+void start_job();
+// Ends every rank of the job with `exit_code` (MPI_Abort); in a single-rank
+// job, this process alone. For the caller's top-level error handler.
+[[noreturn]] void abort_job(int exit_code);
 
 int rank();   // 0 in a single-rank job
 int size();   // 1 in a single-rank job

@@ -2,7 +2,7 @@
 
 #include <cstring>
 
-#include "engine/error.h"
+#include "base/error.h"
 
 namespace dnabert::engine {
 

@@ -1,6 +1,6 @@
 #include "engine/tape.h"
 
-#include "engine/error.h"
+#include "base/error.h"
 
 namespace dnabert::engine {
 

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/error.h"
+#include "base/error.h"
 #include "engine/profile.h"
 #include "engine/tape.h"
 #include "engine/tensor.h"

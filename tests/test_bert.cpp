@@ -6,12 +6,12 @@
 #include <cmath>
 #include <cstring>
 
-#include "engine/error.h"
+#include "base/error.h"
 #include "engine/rng.h"
 #include "engine/threads.h"
-#include "io/safetensors.h"
-#include "models/bert.h"
-#include "models/optimizer.h"
+#include "io/formats/safetensors.h"
+#include "models/network/bert.h"
+#include "models/training/optimizer.h"
 #include "ops/ops.h"
 #include "tests/tiny_model.h"
 

@@ -7,8 +7,8 @@
 #include <cmath>
 #include <string>
 
-#include "io/safetensors.h"
-#include "models/bert.h"
+#include "io/formats/safetensors.h"
+#include "models/network/bert.h"
 #include "ops/kernels/kernels.h"
 #include "tests/test_util.h"
 

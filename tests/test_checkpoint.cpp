@@ -1,4 +1,4 @@
-// io/atomic_file and io/checkpoint: atomic files and directories (no temp
+// io/formats/atomic_file and io/formats/checkpoint: atomic files and directories (no temp
 // left, old content kept when a write is abandoned), the checkpoint round trip,
 // keep_last, latest_checkpoint ignoring unfinished writes, check_weights'
 // message, and the error naming the file for each missing or corrupt file.
@@ -13,11 +13,11 @@
 #include <string>
 #include <vector>
 
-#include "engine/error.h"
+#include "base/error.h"
 #include "engine/tensor.h"
-#include "io/atomic_file.h"
-#include "io/checkpoint.h"
-#include "io/safetensors.h"
+#include "io/formats/atomic_file.h"
+#include "io/formats/checkpoint.h"
+#include "io/formats/safetensors.h"
 #include "tests/test_util.h"
 
 namespace fs = std::filesystem;

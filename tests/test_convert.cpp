@@ -13,10 +13,10 @@
 #include <set>
 #include <sstream>
 
-#include "io/npy.h"
-#include "io/safetensors.h"
-#include "io/torch_checkpoint.h"
-#include "models/loading.h"
+#include "io/formats/npy.h"
+#include "io/formats/safetensors.h"
+#include "io/formats/torch_checkpoint.h"
+#include "models/network/loading.h"
 #include "tests/stored_zip.h"
 #include "tests/test_util.h"
 

@@ -13,10 +13,10 @@
 #include <string>
 #include <vector>
 
-#include "engine/error.h"
-#include "io/batcher.h"
-#include "io/dataset.h"
-#include "io/sequence_source.h"
+#include "base/error.h"
+#include "io/data/batcher.h"
+#include "io/data/dataset.h"
+#include "io/data/sequence_source.h"
 #include "tokenizer/kmer.h"
 #include "tests/test_util.h"
 

@@ -19,8 +19,8 @@
 #include <utility>
 #include <vector>
 
-#include "engine/error.h"
-#include "io/fasta.h"
+#include "base/error.h"
+#include "io/formats/fasta.h"
 #include "tests/test_util.h"
 
 namespace fs = std::filesystem;

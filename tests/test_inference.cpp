@@ -1,4 +1,4 @@
-// Windowed classification of long sequences (models/inference.h): the
+// Windowed classification of long sequences (models/analysis/inference.h): the
 // streaming WindowClassifier, fed k-mers in pieces of any size with windows
 // batched across sequences, against a direct reference that cuts each whole
 // sequence into the documented windows and classifies them one at a time.
@@ -9,8 +9,8 @@
 #include <random>
 #include <vector>
 
-#include "models/inference.h"
-#include "models/loading.h"
+#include "models/analysis/inference.h"
+#include "models/network/loading.h"
 #include "tests/test_util.h"
 #include "tests/tiny_model.h"
 #include "tokenizer/vocab.h"

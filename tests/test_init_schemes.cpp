@@ -1,4 +1,4 @@
-// The structured starting points of models/init_schemes.h: composed k-mer
+// The structured starting points of models/network/init_schemes.h: composed k-mer
 // embeddings are sums of per-position base vectors, sinusoidal positions are
 // Vaswani et al.'s codes, both at the per-element scale of HF's N(0, range)
 // rows; and pretrain records them (and a dropout override) in its resume
@@ -8,11 +8,11 @@
 #include <cmath>
 #include <filesystem>
 
-#include "engine/error.h"
-#include "models/bert.h"
-#include "models/config.h"
-#include "models/init_schemes.h"
-#include "models/pretrain.h"
+#include "base/error.h"
+#include "models/network/bert.h"
+#include "models/network/config.h"
+#include "models/network/init_schemes.h"
+#include "models/training/pretrain.h"
 #include "tests/test_util.h"
 
 using namespace dnabert;

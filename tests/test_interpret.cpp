@@ -8,9 +8,9 @@
 #include <filesystem>
 
 #include "engine/rng.h"
-#include "io/npy.h"
-#include "models/interpret.h"
-#include "models/loading.h"
+#include "io/formats/npy.h"
+#include "models/analysis/interpret.h"
+#include "models/network/loading.h"
 #include "tests/test_util.h"
 #include "tests/tiny_model.h"
 #include "tokenizer/kmer.h"

@@ -1,4 +1,4 @@
-// models/masking: DNABERT's span masking, exact spans, rates, 80/10/10, keying.
+// models/training/masking: DNABERT's span masking, exact spans, rates, 80/10/10, keying.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -7,10 +7,10 @@
 #include <set>
 #include <vector>
 
-#include "engine/error.h"
+#include "base/error.h"
 #include "engine/rng.h"
 #include "engine/threads.h"
-#include "models/masking.h"
+#include "models/training/masking.h"
 #include "tokenizer/vocab.h"
 
 using namespace dnabert;

@@ -1,4 +1,4 @@
-// models/metrics: sklearn's classification, regression and multi-label metrics.
+// models/training/metrics: sklearn's classification, regression and multi-label metrics.
 // Every fixture is worked out by hand in the comments; the k* constants were
 // printed by tests/oracle/metrics_reference.py (sklearn 1.2.1, scipy 1.10.1)
 // for the same inputs and agree with the hand values.
@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "engine/error.h"
-#include "models/metrics.h"
+#include "base/error.h"
+#include "models/training/metrics.h"
 
 using namespace dnabert;
 using namespace dnabert::models;

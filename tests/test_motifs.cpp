@@ -5,9 +5,9 @@
 #include <filesystem>
 
 #include "engine/rng.h"
-#include "io/logo.h"
-#include "io/npy.h"
-#include "models/motifs.h"
+#include "io/report/logo.h"
+#include "io/formats/npy.h"
+#include "models/analysis/motifs.h"
 #include "tests/test_util.h"
 
 using namespace dnabert;

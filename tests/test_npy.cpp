@@ -1,4 +1,4 @@
-// io/npy: headers and whole files byte-identical to numpy.save (fixtures made by
+// io/formats/npy: headers and whole files byte-identical to numpy.save (fixtures made by
 // tests/oracle/make_safetensors_fixture.py), the streaming writer's header patch,
 // reading numpy's files, and the error for each malformed header.
 #include <doctest/doctest.h>
@@ -10,9 +10,9 @@
 #include <string>
 #include <vector>
 
-#include "engine/error.h"
+#include "base/error.h"
 #include "engine/tensor.h"
-#include "io/npy.h"
+#include "io/formats/npy.h"
 #include "tests/test_util.h"
 
 namespace fs = std::filesystem;

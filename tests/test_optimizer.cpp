@@ -1,4 +1,4 @@
-// models/optimizer: AdamW (HF and torch variants), the linear schedule,
+// models/training/optimizer: AdamW (HF and torch variants), the linear schedule,
 // gradient clipping, accumulation scaling, checkpoint state, determinism.
 #include <doctest/doctest.h>
 
@@ -7,11 +7,11 @@
 #include <string>
 #include <vector>
 
-#include "engine/error.h"
+#include "base/error.h"
 #include "engine/param_set.h"
 #include "engine/rng.h"
 #include "engine/threads.h"
-#include "models/optimizer.h"
+#include "models/training/optimizer.h"
 
 using namespace dnabert;
 using namespace dnabert::models;

@@ -8,8 +8,8 @@
 #include <sstream>
 
 #include "engine/threads.h"
-#include "io/npy.h"
-#include "models/pretrain.h"
+#include "io/formats/npy.h"
+#include "models/training/pretrain.h"
 #include "tests/test_util.h"
 
 using namespace dnabert;

@@ -1,4 +1,4 @@
-// io/safetensors: byte-exact output against the safetensors library's own test
+// io/formats/safetensors: byte-exact output against the safetensors library's own test
 // vectors, round trips (non-contiguous views, bf16, i32), a file written by an
 // independent Python writer (F32, F16, BF16, F64, I64, I32, rank 0, empty),
 // f16/bf16 conversion, the exact message of every corruption case, and a small
@@ -14,9 +14,9 @@
 #include <string>
 #include <vector>
 
-#include "engine/error.h"
+#include "base/error.h"
 #include "engine/tensor.h"
-#include "io/safetensors.h"
+#include "io/formats/safetensors.h"
 #include "tests/test_util.h"
 
 namespace fs = std::filesystem;

@@ -13,9 +13,9 @@
 #include <string>
 #include <vector>
 
-#include "engine/error.h"
-#include "io/fasta.h"
-#include "io/sampler.h"
+#include "base/error.h"
+#include "io/formats/fasta.h"
+#include "io/data/sampler.h"
 #include "tests/test_util.h"
 
 namespace fs = std::filesystem;

@@ -5,8 +5,8 @@
 #include <algorithm>
 #include <set>
 
-#include "io/dataset.h"
-#include "io/split.h"
+#include "io/data/dataset.h"
+#include "io/data/split.h"
 #include "tests/test_util.h"
 
 using namespace dnabert;

@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/error.h"
+#include "base/error.h"
 #include "tokenizer/kmer.h"
 #include "tokenizer/vocab.h"
 #include "tests/test_util.h"

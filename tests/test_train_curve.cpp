@@ -16,9 +16,9 @@
 
 #include "engine/param_set.h"
 #include "engine/tape.h"
-#include "io/safetensors.h"
-#include "models/bert.h"
-#include "models/optimizer.h"
+#include "io/formats/safetensors.h"
+#include "models/network/bert.h"
+#include "models/training/optimizer.h"
 
 using namespace dnabert;
 using engine::Tensor;

@@ -1,4 +1,4 @@
-// The one training step (models/trainer.h) against the computation it stands
+// The one training step (models/training/trainer.h) against the computation it stands
 // for, written out by hand: zero the gradients, one backward pass per
 // micro-batch, their sum, one AdamW update. Also: a trainer resumed from its
 // checkpoint continues bit-identically, frozen parameters stay put, the
@@ -11,9 +11,9 @@
 #include <fstream>
 
 #include "engine/rng.h"
-#include "io/batch.h"
-#include "io/checkpoint.h"
-#include "models/trainer.h"
+#include "io/data/batch.h"
+#include "io/formats/checkpoint.h"
+#include "models/training/trainer.h"
 #include "ops/ops.h"
 #include "tests/test_util.h"
 #include "tests/tiny_model.h"
@@ -191,7 +191,7 @@ TEST_CASE("frozen parameters keep their values; a diverged loss stops before the
   t.frozen = {0, 1};
   models::Trainer trainer(a, t);
   const Tensor frozen0 = a.params()[0].clone(), frozen1 = a.params()[1].clone(), other = a.params()[2].clone();
-  for (int i = 0; i < 2; ++i) trainer.step(1, loss_fn(trainer));  // the first update has lr 0 (models/optimizer.h)
+  for (int i = 0; i < 2; ++i) trainer.step(1, loss_fn(trainer));  // the first update has lr 0 (models/training/optimizer.h)
   CHECK(same_bits(a.params()[0], frozen0));
   CHECK(same_bits(a.params()[1], frozen1));
   CHECK_FALSE(same_bits(a.params()[2], other));

@@ -12,7 +12,7 @@
 #include <sstream>
 #include <string>
 
-#include "engine/error.h"
+#include "base/error.h"
 
 namespace dnabert::testing {
 

@@ -7,10 +7,10 @@
 #include <fstream>
 #include <sstream>
 
-#include "io/vcf.h"
-#include "models/inference.h"
-#include "models/loading.h"
-#include "models/variants.h"
+#include "io/data/vcf.h"
+#include "models/analysis/inference.h"
+#include "models/network/loading.h"
+#include "models/analysis/variants.h"
 #include "tests/test_util.h"
 #include "tests/tiny_model.h"
 #include "tokenizer/kmer.h"

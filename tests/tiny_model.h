@@ -4,8 +4,8 @@
 #pragma once
 #include <string>
 
-#include "io/checkpoint.h"
-#include "models/bert.h"
+#include "io/formats/checkpoint.h"
+#include "models/network/bert.h"
 #include "tests/test_util.h"
 #include "tokenizer/vocab.h"
 

@@ -12,7 +12,7 @@
 
 namespace dnabert::ops::kernels {
 
-// The per-update scalars of one AdamW step (models/optimizer.cpp computes
+// The per-update scalars of one AdamW step (models/training/optimizer.cpp computes
 // them in double and casts once). hf selects HF's variant (eps outside the
 // bias correction, decay after the Adam step) over torch.optim.AdamW's.
 struct AdamWScalars {

@@ -17,7 +17,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "engine/error.h"
+#include "base/error.h"
 #include "ops/kernels/kernels.h"
 
 namespace dnabert::ops::kernels {

@@ -6,8 +6,8 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "engine/error.h"
-#include "models/config.h"
+#include "base/error.h"
+#include "models/network/config.h"
 #include "tests/fuzz/fuzz_util.h"
 
 using dnabert::fuzz::check;

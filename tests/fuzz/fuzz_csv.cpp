@@ -1,4 +1,4 @@
-// libFuzzer target for the labelled-table reader (io/dataset.h): DNABERT TSV
+// libFuzzer target for the labelled-table reader (io/data/dataset.h): DNABERT TSV
 // and GUE CSV, plain or gzip. Byte 0 picks the options: bit 0 reads with a
 // given label map (the dev/test path), bit 1 reads through read_dataset (the
 // CLI's front door) instead of read_table. The rest is the file. Errors must
@@ -7,8 +7,8 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "engine/error.h"
-#include "io/dataset.h"
+#include "base/error.h"
+#include "io/data/dataset.h"
 #include "tests/fuzz/fuzz_util.h"
 
 using dnabert::fuzz::check;

@@ -8,8 +8,8 @@
 #include <memory>
 #include <string>
 
-#include "engine/error.h"
-#include "io/fasta.h"
+#include "base/error.h"
+#include "io/formats/fasta.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;

@@ -8,8 +8,8 @@
 #include <cstring>
 #include <string>
 
-#include "engine/error.h"
-#include "io/npy.h"
+#include "base/error.h"
+#include "io/formats/npy.h"
 #include "tests/fuzz/fuzz_util.h"
 
 using dnabert::fuzz::check;

@@ -1,4 +1,4 @@
-// libFuzzer target for the safetensors reader (io/safetensors.h). Byte 0
+// libFuzzer target for the safetensors reader (io/formats/safetensors.h). Byte 0
 // bit 0 picks how the rest becomes the file: 0 = as it is; 1 = the header
 // JSON up to the first NUL byte and the data after it, with the 8-byte header
 // length written by the target, so that mutations of the JSON keep a
@@ -8,8 +8,8 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "engine/error.h"
-#include "io/safetensors.h"
+#include "base/error.h"
+#include "io/formats/safetensors.h"
 #include "tests/fuzz/fuzz_util.h"
 
 using dnabert::fuzz::check;

@@ -1,4 +1,4 @@
-// libFuzzer target for the torch.save zip-pickle reader (io/torch_checkpoint.h).
+// libFuzzer target for the torch.save zip-pickle reader (io/formats/torch_checkpoint.h).
 // Byte 0 picks how the rest becomes the file:
 //   bit 0 = 0  the file as it is (the ZIP layer: directory, ZIP64, headers);
 //   bit 0 = 1  parts separated by kSeparator: archive/data.pkl, then the
@@ -16,8 +16,8 @@
 #include <string>
 #include <vector>
 
-#include "engine/error.h"
-#include "io/torch_checkpoint.h"
+#include "base/error.h"
+#include "io/formats/torch_checkpoint.h"
 #include "tests/fuzz/fuzz_util.h"
 #include "tests/stored_zip.h"
 

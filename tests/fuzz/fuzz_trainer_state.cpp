@@ -1,17 +1,17 @@
 // libFuzzer target for the --resume checks of trainer_state.json
-// (models/resume_state.h). Byte 0 sets what the run expects: vocab_size
+// (models/training/resume_state.h). Byte 0 sets what the run expects: vocab_size
 // 1..8 (bits 0-2) and --steps 0..31 (bits 3-7); the rest is the file, parsed
 // as io::read_checkpoint parses it. Errors must surface as dnabert::Error;
 // anything else (crash, other exception, leak, UB, hang) is a finding, and so
 // is a state that passes the checks but then fails the reads pretraining
-// makes (models/pretrain.cpp), which do not expect to throw.
+// makes (models/training/pretrain.cpp), which do not expect to throw.
 #include <cstddef>
 #include <cstdint>
 #include <vector>
 
-#include "engine/error.h"
-#include "io/sampler.h"
-#include "models/resume_state.h"
+#include "base/error.h"
+#include "io/data/sampler.h"
+#include "models/training/resume_state.h"
 #include "tests/fuzz/fuzz_util.h"
 
 using dnabert::fuzz::check;

@@ -1,4 +1,4 @@
-// libFuzzer target for the variant readers (io/vcf.h). Byte 0 bit 0 picks
+// libFuzzer target for the variant readers (io/data/vcf.h). Byte 0 bit 0 picks
 // the reader: 0 = read_vcf (VCF), 1 = read_mutations (DNABERT's mutation
 // file); the rest is the file, plain or gzip. Errors must surface as
 // dnabert::Error; anything else (crash, other exception, leak, UB, hang) is
@@ -7,8 +7,8 @@
 #include <cstdint>
 #include <string>
 
-#include "engine/error.h"
-#include "io/vcf.h"
+#include "base/error.h"
+#include "io/data/vcf.h"
 #include "tests/fuzz/fuzz_util.h"
 
 using dnabert::fuzz::check;

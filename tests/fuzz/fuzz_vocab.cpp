@@ -7,7 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "engine/error.h"
+#include "base/error.h"
 #include "tests/fuzz/fuzz_util.h"
 #include "tokenizer/vocab.h"
 

@@ -12,7 +12,7 @@ Two kinds of input:
   * closed-form "generated" sets with many tied scores, rebuilt exactly in C++
     (integer arithmetic, then one double division rounded to float32).
 Where sklearn's default call raises because a class is absent from y_true,
-the call with the labels made explicit is used (see models/metrics.h).
+the call with the labels made explicit is used (see models/training/metrics.h).
 """
 import warnings
 

@@ -28,7 +28,7 @@ Batches: B 4 rows of T 16 tokens, [CLS] overlapping 3-mers [SEP] then [PAD],
 string with skewed base frequencies (A 0.5, T 0.3, C 0.15, G 0.05: a k-mer
 distribution the model can learn in a few steps, where real DNA's near-uniform
 3-mers leave the loss flat), masked as DNABERT's mask_tokens does
-(models/masking.h): every real k-mer is a centre with probability P_CENTRE,
+(models/training/masking.h): every real k-mer is a centre with probability P_CENTRE,
 each centre masks positions c-1..c+1 clipped to the row's k-mers, and a
 masked position becomes [MASK] (80%), a random id in [0, V) (10%) or stays
 (10%); labels -100 elsewhere. A batch without a centre is drawn again. The

@@ -9,7 +9,7 @@
 #include <filesystem>
 #include <string>
 
-#include "io/dataset.h"
+#include "io/data/dataset.h"
 #include "tests/test_util.h"
 #include "tests/tiny_model.h"
 

@@ -12,8 +12,8 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
-#include "io/safetensors.h"
-#include "models/config.h"
+#include "io/formats/safetensors.h"
+#include "models/network/config.h"
 #include "tests/test_util.h"
 #include "tests/tiny_model.h"
 

@@ -1,6 +1,6 @@
 // The commands that write a directory (convert, pretrain, finetune, motifs,
 // split) destroy nothing they did not create, and one run at a time holds an
-// output directory (io/output_dir.h). Each case checks the exit code, that
+// output directory (io/formats/output_dir.h). Each case checks the exit code, that
 // every file the user owns is byte for byte as before, and that the message
 // names the path.
 #include <doctest/doctest.h>
@@ -15,8 +15,8 @@
 #include <vector>
 
 #include "engine/tensor.h"
-#include "io/npy.h"
-#include "io/output_dir.h"
+#include "io/formats/npy.h"
+#include "io/formats/output_dir.h"
 #include "tests/test_util.h"
 
 using namespace dnabert;
