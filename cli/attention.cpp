@@ -111,7 +111,9 @@ int run(const AttentionArgs& a) {
   return 0;
 }
 
-Registration reg([](CLI::App& app) {
+}  // namespace
+
+Runner attention_command(CLI::App& app) {
   auto a = std::make_shared<AttentionArgs>();
   auto* s = app.add_subcommand("attention", "DNABERT-viz attention scores per nucleotide into a float32 [N, L] .npy");
   s->add_option("--model", a->model, "Model directory (a fine-tuned classifier, e.g. finetune's out/best)")
@@ -126,8 +128,7 @@ Registration reg([](CLI::App& app) {
   s->add_option("--batch", a->batch, "Sequences per batch")->check(integer_in<int>(1))->capture_default_str();
   s->add_option("--max-len", a->max_len, "Tokens per sequence (longer ones are truncated; default: the model's)")
       ->check(integer_in<int>(3));
-  return std::function<int()>([a] { return run(*a); });
-});
+  return [a] { return run(*a); };
+}
 
-}  // namespace
 }  // namespace dnabert::cli

@@ -1,5 +1,6 @@
-// Subcommand registry. Each cli/<name>.cpp adds a `static Registration` that
-// creates its CLI11 subcommand and binds the function to run when it is chosen.
+// What the subcommands share: how each is declared, the job wrapper, option
+// checks. Every cli/<name>.cpp parses its flags and calls the library; main.cpp
+// lists the subcommands.
 #pragma once
 #include <CLI/CLI.hpp>
 #include <cstdint>
@@ -9,14 +10,24 @@
 
 namespace dnabert::cli {
 
-using Setup = std::function<std::function<int()>(CLI::App& app)>;
+// What a chosen subcommand runs, once its flags are parsed.
+using Runner = std::function<int()>;
 
-struct Registration {
-  explicit Registration(Setup setup);
-};
-
-void register_commands(CLI::App& app);
-int run_selected(CLI::App& app);
+// The subcommands, one per cli/<name>.cpp: each adds itself and its flags to
+// `app` and returns its runner.
+Runner pretrain_command(CLI::App& app);
+Runner finetune_command(CLI::App& app);
+Runner evaluate_mlm_command(CLI::App& app);
+Runner predict_command(CLI::App& app);
+Runner embed_command(CLI::App& app);
+Runner scan_command(CLI::App& app);
+Runner attention_command(CLI::App& app);
+Runner motifs_command(CLI::App& app);
+Runner variants_command(CLI::App& app);
+Runner tokenize_command(CLI::App& app);
+Runner fasta_stats_command(CLI::App& app);
+Runner split_command(CLI::App& app);
+Runner convert_command(CLI::App& app);
 
 // Runs a command's work as one job of an MPI run (or alone without mpirun).
 // In a job of several ranks an error does not unwind into MPI_Finalize (which

@@ -60,7 +60,9 @@ int run(EvalArgs& a) {
   return 0;
 }
 
-Registration reg([](CLI::App& app) {
+}  // namespace
+
+Runner evaluate_mlm_command(CLI::App& app) {
   auto a = std::make_shared<EvalArgs>();
   auto* s = app.add_subcommand("evaluate-mlm",
                                "Held-out masked-LM loss and accuracy of a model on FASTA files (the set pretrain "
@@ -88,8 +90,7 @@ Registration reg([](CLI::App& app) {
   s->add_option("--heldout-record", h.heldout_record, "A whole record used instead");
   s->add_flag("--drop-last-kmer", h.drop_last_kmer, "Drop each piece's last k-mer, as DNABERT's scripts do");
   s->add_option("--out", a->out, "Also write the figures as JSON to this file");
-  return std::function<int()>([a] { return run(*a); });
-});
+  return [a] { return run(*a); };
+}
 
-}  // namespace
 }  // namespace dnabert::cli

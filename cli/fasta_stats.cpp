@@ -32,12 +32,13 @@ int run_fasta_stats(const std::vector<std::string>& files) {
   return 0;
 }
 
-Registration reg([](CLI::App& app) {
+}  // namespace
+
+Runner fasta_stats_command(CLI::App& app) {
   auto* sub = app.add_subcommand("fasta-stats", "Print per-file counts of a FASTA/FASTQ (.gz) file");
   auto files = std::make_shared<std::vector<std::string>>();
   sub->add_option("FILE", *files, "FASTA/FASTQ files, plain or gzip")->required();
-  return std::function<int()>([files] { return run_fasta_stats(*files); });
-});
+  return [files] { return run_fasta_stats(*files); };
+}
 
-}  // namespace
 }  // namespace dnabert::cli

@@ -75,7 +75,9 @@ int run(const models::FinetuneOptions& o, bool overwrite) {
   return 0;
 }
 
-Registration reg([](CLI::App& app) {
+}  // namespace
+
+Runner finetune_command(CLI::App& app) {
   auto o = std::make_shared<models::FinetuneOptions>();
   auto protocol = std::make_shared<std::string>(), gue_task = std::make_shared<std::string>();
   auto overwrite = std::make_shared<bool>(false);
@@ -131,7 +133,7 @@ Registration reg([](CLI::App& app) {
   s->add_option("--shards", o->shards, "Micro-batches per batch, gradients summed in a fixed order; under mpirun a "
                                        "multiple of the ranks (default: the number of ranks)")
       ->check(integer_in<int>(0));
-  return std::function<int()>([o, s, protocol, gue_task, overwrite] {
+  return [o, s, protocol, gue_task, overwrite] {
     return run_job([&] {
       // The flags given on the command line keep their values under --protocol.
       std::set<std::string> given;
@@ -141,8 +143,7 @@ Registration reg([](CLI::App& app) {
       if (!summary.empty() && engine::dist::is_lead()) std::fprintf(stderr, "%s\n", summary.c_str());
       return run(*o, *overwrite);
     });
-  });
-});
+  };
+}
 
-}  // namespace
 }  // namespace dnabert::cli

@@ -1,8 +1,9 @@
-// dnabert: the command-line front end. Subcommands live in cli/<name>.cpp and
-// register themselves through cli/commands.h.
+// dnabert: the command-line front end. The subcommands are listed here; each
+// lives in cli/<name>.cpp.
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <exception>
+#include <map>
 #include <new>
 #include <string>
 
@@ -12,6 +13,17 @@
 #include "ops/kernels/kernels.h"
 
 namespace {
+
+using dnabert::cli::Runner;
+
+// Every subcommand, in the order --help lists them.
+Runner (*const kCommands[])(CLI::App&) = {
+    dnabert::cli::pretrain_command, dnabert::cli::finetune_command,  dnabert::cli::evaluate_mlm_command,
+    dnabert::cli::predict_command,  dnabert::cli::embed_command,     dnabert::cli::scan_command,
+    dnabert::cli::attention_command, dnabert::cli::motifs_command,   dnabert::cli::variants_command,
+    dnabert::cli::tokenize_command, dnabert::cli::fasta_stats_command, dnabert::cli::split_command,
+    dnabert::cli::convert_command,
+};
 
 // "precision f32", or "precision bf16 (vdpbf16ps)" / "(emulated)": what the gemm entry computes with.
 std::string precision_string() {
@@ -55,7 +67,11 @@ int main(int argc, char** argv) {
                  "GEMM arithmetic: f32 (default) or bf16 (inputs rounded to bf16, fp32 accumulation and fp32 "
                  "weights; native backend: AVX512_BF16 where the CPU has it, emulated elsewhere; also "
                  "DNABERT_PRECISION)");
-  dnabert::cli::register_commands(app);
+  std::map<const CLI::App*, Runner> runners;
+  for (auto add : kCommands) {
+    Runner run = add(app);
+    runners[app.get_subcommands({}).back()] = std::move(run);
+  }
 
   try {
     app.parse(argc, argv);
@@ -81,7 +97,7 @@ int main(int argc, char** argv) {
       return 2;
     }
     doing = "running " + app.get_subcommands().front()->get_name();
-    const int status = dnabert::cli::run_selected(app);
+    const int status = runners.at(app.get_subcommands().front())();
     dnabert::cli::flush_stdout();  // output lost to a full disk or a closed pipe is a failure
     return status;
   } catch (const dnabert::UsageError& e) {

@@ -94,7 +94,9 @@ int run(const MotifsArgs& a) {
   return 0;
 }
 
-Registration reg([](CLI::App& app) {
+}  // namespace
+
+Runner motifs_command(CLI::App& app) {
   auto a = std::make_shared<MotifsArgs>();
   auto* s = app.add_subcommand("motifs", "DNABERT-viz motif discovery from attention scores");
   s->add_option("--input", a->input, "Labelled sequences (DNABERT dev.tsv or GUE CSV), the file given to attention")
@@ -119,8 +121,7 @@ Registration reg([](CLI::App& app) {
               "which loses motifs in the first or last window/2 bases, such as TATA boxes of short core promoters)");
   s->add_flag("--align-all-ties", a->options.align_all_ties,
               "Merge a candidate into every key motif tied for the best alignment, not only the first");
-  return std::function<int()>([a] { return run(*a); });
-});
+  return [a] { return run(*a); };
+}
 
-}  // namespace
 }  // namespace dnabert::cli

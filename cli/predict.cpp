@@ -106,7 +106,9 @@ int run(const PredictArgs& a) {
   return 0;
 }
 
-Registration reg([](CLI::App& app) {
+}  // namespace
+
+Runner predict_command(CLI::App& app) {
   auto a = std::make_shared<PredictArgs>();
   auto* s = app.add_subcommand("predict", "Class probabilities for sequences with a fine-tuned model");
   s->add_option("--model", a->model, "Fine-tuned model directory (finetune's out/best)")
@@ -120,8 +122,7 @@ Registration reg([](CLI::App& app) {
       ->check(integer_in<int>(1));
   s->add_option("--aggregate", a->aggregate, "How window logits combine: mean or max")
       ->check(CLI::IsMember({"mean", "max"}))->capture_default_str();
-  return std::function<int()>([a] { return run(*a); });
-});
+  return [a] { return run(*a); };
+}
 
-}  // namespace
 }  // namespace dnabert::cli

@@ -117,7 +117,9 @@ int run(PretrainArgs& a) {
   return 0;
 }
 
-Registration reg([](CLI::App& app) {
+}  // namespace
+
+Runner pretrain_command(CLI::App& app) {
   auto a = std::make_shared<PretrainArgs>();
   auto* s = app.add_subcommand("pretrain", "Masked-LM pretraining of a DNABERT-style model on FASTA files");
   auto& o = a->o;
@@ -175,12 +177,11 @@ Registration reg([](CLI::App& app) {
   for (const auto& r : models::pretrain_recipes()) recipes += "\n  " + r.name + ": " + r.summary;
   s->add_option("--recipe", a->recipe,
                 "A named set of the settings above, measured to learn (flags given here win):" + recipes);
-  return std::function<int()>([a, s] {
+  return [a, s] {
     for (const CLI::Option* opt : s->get_options())
       if (opt->count() > 0) a->given.insert(opt->get_name());
     return run_job([a] { return run(*a); });
-  });
-});
+  };
+}
 
-}  // namespace
 }  // namespace dnabert::cli

@@ -59,7 +59,9 @@ int run(const SplitArgs& a) {
   return 0;
 }
 
-Registration reg([](CLI::App& app) {
+}  // namespace
+
+Runner split_command(CLI::App& app) {
   auto a = std::make_shared<SplitArgs>();
   auto* s = app.add_subcommand("split", "Seeded, stratified train/dev/test split of labelled sequences into GUE CSV "
                                         "files (train.csv, dev.csv, test.csv)");
@@ -69,8 +71,7 @@ Registration reg([](CLI::App& app) {
   add_output_dir_options(s, a->out, a->overwrite);
   s->add_option("--fractions", a->fractions, "train,dev,test fractions, each > 0, summing to 1")->capture_default_str();
   s->add_option("--seed", a->seed, "Seed of the shuffle")->check(integer_in<uint64_t>(0))->capture_default_str();
-  return std::function<int()>([a] { return run(*a); });
-});
+  return [a] { return run(*a); };
+}
 
-}  // namespace
 }  // namespace dnabert::cli

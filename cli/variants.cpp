@@ -10,9 +10,6 @@
 #include "base/error.h"
 #include "io/formats/atomic_file.h"
 #include "io/report/plot.h"
-#include "io/data/sequence_source.h"
-#include "models/analysis/inference.h"
-#include "models/analysis/interpret.h"
 #include "models/network/loading.h"
 #include "models/analysis/variants.h"
 
@@ -26,54 +23,10 @@ struct VariantsArgs {
   int plot = 10, batch = 32;
 };
 
-// Positive-class probabilities of many sequences, in chunks so memory stays bounded.
-class Scorer {
- public:
-  Scorer(const models::LoadedModel& lm, int positive, int batch) : lm_(lm), tok_(lm.vocab), positive_(positive) {
-    wo_.max_len = lm.model->config().max_position_embeddings;
-    wo_.batch = batch;
-    wo_.output = models::output_kind_for(lm.model->config());
-    if (wo_.output != models::OutputKind::Softmax)
-      throw UsageError("variants needs a classification model (softmax over classes)");
-  }
-  std::vector<double> operator()(const std::vector<std::string>& seqs) {
-    const int C = lm_.model->config().num_labels;
-    std::vector<double> p;
-    for (size_t s0 = 0; s0 < seqs.size(); s0 += kChunk) {
-      std::vector<std::vector<int32_t>> ids;
-      for (size_t s = s0; s < std::min(seqs.size(), s0 + kChunk); ++s) {
-        ids.emplace_back();
-        tok_.append_ids(seqs[s], tokenizer::Input::Sequence, ids.back());
-        if (ids.back().empty()) throw Error("variants: a sequence is shorter than k = " + std::to_string(tok_.k()));
-      }
-      const std::vector<float> probs = models::classify_sequences(*lm_.model, ids, wo_, arena_);
-      for (size_t b = 0; b < ids.size(); ++b) p.push_back(probs[b * C + static_cast<size_t>(positive_)]);
-    }
-    return p;
-  }
-
- private:
-  static constexpr size_t kChunk = 1024;
-  const models::LoadedModel& lm_;
-  tokenizer::KmerTokenizer tok_;
-  int positive_;
-  models::WindowOptions wo_;
-  engine::Arena arena_;
-};
-
 std::string fmt(double v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.6g", v);
   return buf;
-}
-
-std::vector<std::string> read_sequences(const std::string& path) {
-  io::SequenceSource source(path);
-  io::SourceItem item;
-  std::vector<std::string> seqs;
-  while (source.next(item)) seqs.push_back(models::bases_of(item.text, item.input));
-  if (seqs.empty()) throw Error(path + ": no sequences");
-  return seqs;
 }
 
 std::string effect_columns(double p_orig, double p_mut) {
@@ -82,7 +35,7 @@ std::string effect_columns(double p_orig, double p_mut) {
 }
 
 // Every position x every base: the position x base matrix of diff, and heatmaps.
-void saturate(const VariantsArgs& a, const std::vector<std::string>& seqs, Scorer& score) {
+void saturate(const VariantsArgs& a, const std::vector<std::string>& seqs, models::VariantScorer& score) {
   static const char kBases[4] = {'A', 'C', 'G', 'T'};
   io::AtomicFile out(a.out);
   out.write("index\tposition\tref\torig_pred\tdiff_A\tdiff_C\tdiff_G\tdiff_T\tlogOR_A\tlogOR_C\tlogOR_G\tlogOR_T\n");
@@ -90,19 +43,7 @@ void saturate(const VariantsArgs& a, const std::vector<std::string>& seqs, Score
   const std::vector<double> orig = score(seqs);
   for (size_t i = 0; i < seqs.size(); ++i) {
     const std::string& s = seqs[i];
-    // The reference base keeps p_orig (diff 0); only the other three are scored.
-    std::vector<std::string> mutants;
-    for (size_t j = 0; j < s.size(); ++j)
-      for (char b : kBases)
-        if (b != s[j]) {
-          std::string m = s;
-          m[j] = b;
-          mutants.push_back(std::move(m));
-        }
-    const std::vector<double> scored = score(mutants);
-    std::vector<double> p;
-    for (size_t j = 0, next = 0; j < s.size(); ++j)
-      for (char b : kBases) p.push_back(b == s[j] ? orig[i] : scored[next++]);
+    const std::vector<double> p = models::saturation_probabilities(s, orig[i], score);
     io::Heatmap h;
     h.title = "sequence " + std::to_string(i) + ": diff = (p_mut - p_orig) * max(p_orig, p_mut), p_orig " + fmt(orig[i]);
     h.x_label = "position";
@@ -139,52 +80,33 @@ int run(const VariantsArgs& a) {
   if (a.vcf.empty() && a.input.empty()) throw UsageError("--mutations and --saturate need --input SEQUENCES");
   models::LoadedModel lm = models::load_model(a.model, models::Heads::Classification);
   const int positive = models::positive_class(a.model, lm.model->config().num_labels, a.positive);
-  Scorer score(lm, positive, a.batch);
+  models::VariantScorer score(lm, positive, a.batch);
 
   if (a.saturate) {
-    saturate(a, read_sequences(a.input), score);
+    saturate(a, models::read_sequence_list(a.input), score);
     std::printf("wrote %s (position x base effects)\n", a.out.c_str());
     return 0;
   }
-  std::vector<std::string> orig_seqs, mut_seqs, prefix;
-  std::string header;
-  if (!a.mutations.empty()) {
-    const std::vector<std::string> seqs = read_sequences(a.input);
-    header = "index\tstart\tend\tallele";
-    for (const models::Mutation& m : io::read_mutations(a.mutations)) {
-      const std::string where = a.mutations + ": line " + std::to_string(m.line) + ": ";
-      if (m.index >= seqs.size())
-        throw Error(where + "index " + std::to_string(m.index) + " is beyond the " + std::to_string(seqs.size()) +
-                    " sequences of " + a.input);
-      orig_seqs.push_back(seqs[m.index]);
-      mut_seqs.push_back(models::apply_mutation(seqs[m.index], m, where));
-      prefix.push_back(std::to_string(m.index) + "\t" + std::to_string(m.start) + "\t" + std::to_string(m.end) + "\t" +
-                       m.allele);
-    }
-  } else {
-    const io::VcfContents vcf = io::read_vcf(a.vcf);
-    if (vcf.symbolic_skipped)
-      std::fprintf(stderr, "variants: skipped %zu symbolic ALT alleles (<DEL>, *, breakends)\n", vcf.symbolic_skipped);
-    header = "chrom\tpos\tid\tref\talt";
-    for (const models::VariantWindow& w : models::variant_windows(vcf.records, a.vcf, a.reference, a.window)) {
-      orig_seqs.push_back(w.reference);
-      mut_seqs.push_back(models::apply_mutation(w.reference, w.mutation, a.vcf + ": line " + std::to_string(w.record.line) + ": "));
-      prefix.push_back(w.record.chrom + "\t" + std::to_string(w.record.pos) + "\t" + w.record.id + "\t" + w.record.ref +
-                       "\t" + w.record.alt);
-    }
-  }
-  if (orig_seqs.empty()) throw Error((a.vcf.empty() ? a.mutations : a.vcf) + ": no mutations");
-  const std::vector<double> p_orig = score(orig_seqs), p_mut = score(mut_seqs);
+  const models::MutationSet set = a.mutations.empty()
+                                      ? models::mutations_from_vcf(a.vcf, a.reference, a.window)
+                                      : models::mutations_from_file(a.mutations, models::read_sequence_list(a.input), a.input);
+  if (set.symbolic_skipped)
+    std::fprintf(stderr, "variants: skipped %zu symbolic ALT alleles (<DEL>, *, breakends)\n", set.symbolic_skipped);
+  if (set.orig.empty()) throw Error((a.vcf.empty() ? a.mutations : a.vcf) + ": no mutations");
+  const std::vector<double> p_orig = score(set.orig), p_mut = score(set.mutant);
   io::AtomicFile out(a.out);
-  out.write(header + "\torig_seq\tmut_seq\torig_pred\tmut_pred\tdiff\tlogOR\n");
-  for (size_t i = 0; i < orig_seqs.size(); ++i)
-    out.write(prefix[i] + "\t" + orig_seqs[i] + "\t" + mut_seqs[i] + "\t" + effect_columns(p_orig[i], p_mut[i]) + "\n");
+  out.write(set.header + "\torig_seq\tmut_seq\torig_pred\tmut_pred\tdiff\tlogOR\n");
+  for (size_t i = 0; i < set.orig.size(); ++i)
+    out.write(set.name[i] + "\t" + set.orig[i] + "\t" + set.mutant[i] + "\t" + effect_columns(p_orig[i], p_mut[i]) +
+              "\n");
   out.commit();
-  std::printf("wrote %s: %zu mutations scored\n", a.out.c_str(), orig_seqs.size());
+  std::printf("wrote %s: %zu mutations scored\n", a.out.c_str(), set.orig.size());
   return 0;
 }
 
-Registration reg([](CLI::App& app) {
+}  // namespace
+
+Runner variants_command(CLI::App& app) {
   auto a = std::make_shared<VariantsArgs>();
   auto* s = app.add_subcommand("variants", "Effects of mutations on a fine-tuned classifier (in-silico mutagenesis)");
   s->add_option("--model", a->model, "Fine-tuned classifier directory (finetune's out/best)")
@@ -201,8 +123,7 @@ Registration reg([](CLI::App& app) {
   s->add_option("--positive", a->positive, "Label of the scored class (default: \"1\", else the last class)");
   s->add_option("--batch", a->batch, "Sequences per forward pass")->check(integer_in<int>(1))->capture_default_str();
   s->add_option("--out", a->out, "Output TSV")->required();
-  return std::function<int()>([a] { return run(*a); });
-});
+  return [a] { return run(*a); };
+}
 
-}  // namespace
 }  // namespace dnabert::cli

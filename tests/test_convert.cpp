@@ -16,6 +16,7 @@
 #include "io/formats/npy.h"
 #include "io/formats/safetensors.h"
 #include "io/formats/torch_checkpoint.h"
+#include "models/network/convert.h"
 #include "models/network/loading.h"
 #include "tests/stored_zip.h"
 #include "tests/test_util.h"
@@ -349,34 +350,33 @@ TEST_CASE("dnabert convert writes a model that embeds as torch computes") {
   }
 }
 
-TEST_CASE("dnabert convert reads model.safetensors and lists missing tensors") {
+TEST_CASE("import_hf_checkpoint reads model.safetensors and lists missing tensors") {
   io::SafetensorsFile expected = io::read_safetensors(kFixtures + "/hf_tiny_expected/hf_tiny.safetensors");
   std::vector<io::NamedTensor> all, partial;
   for (const auto& [name, t] : expected.tensors) {
     all.push_back({name, t});
     if (name != "bert.encoder.layer.0.output.dense.weight" && name != "cls.predictions.transform.dense.bias") partial.push_back({name, t});
   }
-  int status = 0;
   // The whole set, from safetensors instead of the pickle: the same output weights.
   std::string dir = hf_dir("st_in", "model.safetensors", "");
   io::write_safetensors(dir + "/model.safetensors", all);
-  const std::string out = scratch_dir("st_out");
-  std::string text = run_cli("convert --input " + dir + " --out " + out, status);
-  INFO(text);
-  REQUIRE(status == 0);
-  CHECK(text.find("model.safetensors") != std::string::npos);
-  CHECK(io::read_safetensors(out + "/model.safetensors").tensors.size() == 28);
+  const models::ImportedCheckpoint in = models::import_hf_checkpoint(dir);
+  CHECK(in.weights_file == dir + "/model.safetensors");
+  CHECK(in.tensors_read == all.size());
+  CHECK(in.converted.weights.size() == 28);
 
   // One encoder tensor and part of the MLM head missing: both are listed.
   dir = hf_dir("st_partial", "model.safetensors", "");
   io::write_safetensors(dir + "/model.safetensors", partial);
-  const std::string partial_out = scratch_dir("st_partial_out");
-  text = run_cli("convert --input " + dir + " --out " + partial_out, status);
-  CHECK(status == 1);
-  CHECK(text.find(dir + "/model.safetensors: missing tensor bert.encoder.layer.0.output.dense.weight") !=
-        std::string::npos);
-  CHECK(text.find("missing tensor cls.predictions.transform.dense.bias") != std::string::npos);
-  CHECK(!fs::exists(partial_out));
+  try {
+    models::import_hf_checkpoint(dir);
+    FAIL("a checkpoint with missing tensors was accepted");
+  } catch (const Error& e) {
+    const std::string text = e.what();
+    CHECK(text.find(dir + "/model.safetensors: missing tensor bert.encoder.layer.0.output.dense.weight") !=
+          std::string::npos);
+    CHECK(text.find("missing tensor cls.predictions.transform.dense.bias") != std::string::npos);
+  }
 }
 
 TEST_CASE("dnabert convert fails with exit 1 and names the file on corrupt input") {

@@ -500,4 +500,14 @@ bool FastaReader::next(SequenceRecord& record, std::string& sequence) {
 const SequenceStats& FastaReader::stats() const { return impl_->stats; }
 const std::string& FastaReader::path() const { return impl_->path; }
 
+uint64_t count_bases(const std::string& path) {
+  FastaReader reader(path);
+  SequenceRecord rec;
+  std::vector<char> chunk(1 << 20);
+  uint64_t total = 0;
+  while (reader.next_record(rec))
+    while (size_t n = reader.read_bases(chunk.data(), chunk.size())) total += n;
+  return total;
+}
+
 }  // namespace dnabert::io

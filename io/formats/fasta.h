@@ -96,4 +96,8 @@ class FastaReader {
   std::unique_ptr<Impl> impl_;
 };
 
+// The number of bases in every record of a FASTA/FASTQ file (one pass, in
+// pieces, so memory stays small whatever the record lengths).
+uint64_t count_bases(const std::string& path);
+
 }  // namespace dnabert::io

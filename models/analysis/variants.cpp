@@ -7,7 +7,9 @@
 
 #include "base/error.h"
 #include "io/data/dataset.h"
+#include "io/data/sequence_source.h"
 #include "io/formats/fasta.h"
+#include "models/analysis/interpret.h"
 
 namespace dnabert::models {
 
@@ -92,6 +94,88 @@ int positive_class(const std::string& model_dir, int num_labels, const std::stri
   if (!label.empty() && label != "1")
     throw UsageError("--positive '" + label + "' is not a label of the model in " + model_dir);
   return num_labels - 1;
+}
+
+VariantScorer::VariantScorer(const LoadedModel& lm, int positive, int batch)
+    : lm_(lm), tok_(lm.vocab), positive_(positive) {
+  wo_.max_len = lm.model->config().max_position_embeddings;
+  wo_.batch = batch;
+  wo_.output = output_kind_for(lm.model->config());
+  if (wo_.output != OutputKind::Softmax) throw UsageError("variants needs a classification model (softmax over classes)");
+}
+
+std::vector<double> VariantScorer::operator()(const std::vector<std::string>& seqs) {
+  const int C = lm_.model->config().num_labels;
+  std::vector<double> p;
+  for (size_t s0 = 0; s0 < seqs.size(); s0 += kChunk) {
+    std::vector<std::vector<int32_t>> ids;
+    for (size_t s = s0; s < std::min(seqs.size(), s0 + kChunk); ++s) {
+      ids.emplace_back();
+      tok_.append_ids(seqs[s], tokenizer::Input::Sequence, ids.back());
+      if (ids.back().empty()) throw Error("variants: a sequence is shorter than k = " + std::to_string(tok_.k()));
+    }
+    const std::vector<float> probs = classify_sequences(*lm_.model, ids, wo_, arena_);
+    for (size_t b = 0; b < ids.size(); ++b) p.push_back(probs[b * C + static_cast<size_t>(positive_)]);
+  }
+  return p;
+}
+
+std::vector<std::string> read_sequence_list(const std::string& path) {
+  io::SequenceSource source(path);
+  io::SourceItem item;
+  std::vector<std::string> seqs;
+  while (source.next(item)) seqs.push_back(bases_of(item.text, item.input));
+  if (seqs.empty()) throw Error(path + ": no sequences");
+  return seqs;
+}
+
+MutationSet mutations_from_file(const std::string& path, const std::vector<std::string>& seqs,
+                                const std::string& input) {
+  MutationSet set;
+  set.header = "index\tstart\tend\tallele";
+  for (const Mutation& m : io::read_mutations(path)) {
+    const std::string where = path + ": line " + std::to_string(m.line) + ": ";
+    if (m.index >= seqs.size())
+      throw Error(where + "index " + std::to_string(m.index) + " is beyond the " + std::to_string(seqs.size()) +
+                  " sequences of " + input);
+    set.orig.push_back(seqs[m.index]);
+    set.mutant.push_back(apply_mutation(seqs[m.index], m, where));
+    set.name.push_back(std::to_string(m.index) + "\t" + std::to_string(m.start) + "\t" + std::to_string(m.end) +
+                       "\t" + m.allele);
+  }
+  return set;
+}
+
+MutationSet mutations_from_vcf(const std::string& vcf_path, const std::string& reference, int64_t window) {
+  const io::VcfContents vcf = io::read_vcf(vcf_path);
+  MutationSet set;
+  set.symbolic_skipped = vcf.symbolic_skipped;
+  set.header = "chrom\tpos\tid\tref\talt";
+  for (const VariantWindow& w : variant_windows(vcf.records, vcf_path, reference, window)) {
+    set.orig.push_back(w.reference);
+    set.mutant.push_back(apply_mutation(w.reference, w.mutation, vcf_path + ": line " + std::to_string(w.record.line) + ": "));
+    set.name.push_back(w.record.chrom + "\t" + std::to_string(w.record.pos) + "\t" + w.record.id + "\t" +
+                       w.record.ref + "\t" + w.record.alt);
+  }
+  return set;
+}
+
+std::vector<double> saturation_probabilities(const std::string& s, double p_orig, VariantScorer& score) {
+  static const char kBases[4] = {'A', 'C', 'G', 'T'};
+  // The reference base keeps p_orig (diff 0); only the other three are scored.
+  std::vector<std::string> mutants;
+  for (size_t j = 0; j < s.size(); ++j)
+    for (char b : kBases)
+      if (b != s[j]) {
+        std::string m = s;
+        m[j] = b;
+        mutants.push_back(std::move(m));
+      }
+  const std::vector<double> scored = score(mutants);
+  std::vector<double> p;
+  for (size_t j = 0, next = 0; j < s.size(); ++j)
+    for (char b : kBases) p.push_back(b == s[j] ? p_orig : scored[next++]);
+  return p;
 }
 
 }  // namespace dnabert::models
