@@ -6,7 +6,7 @@
 #include <set>
 
 #include "cli/commands.h"
-#include "cli/progress.h"
+#include "cli/training_report.h"
 #include "engine/distributed.h"
 #include "io/data/dataset.h"
 #include "io/formats/output_dir.h"
@@ -27,51 +27,11 @@ int run(const models::FinetuneOptions& o, bool overwrite) {
     out_dir->create();
   }
   std::unique_ptr<ProgressBar> bar;
-  models::FinetuneCallbacks cb;
-  cb.on_message = [&](const std::string& m) {
-    if (bar) bar->message(m);
-    else std::fprintf(stderr, "%s\n", m.c_str());
-  };
-  cb.on_step = [&](int64_t step, int64_t total, double loss) {
-    if (!bar) bar = std::make_unique<ProgressBar>("finetune", total, "step");
-    char extra[64];
-    std::snprintf(extra, sizeof extra, "loss %.4f", loss);
-    bar->update(step, extra);
-  };
-  cb.on_evaluation = [&](const models::FinetuneEvaluation& e) {
-    char when[64], line[320];
-    if (o.eval_steps > 0)
-      std::snprintf(when, sizeof when, "step %lld/%lld (epoch %d/%d)", static_cast<long long>(e.step),
-                    static_cast<long long>(e.total_steps), e.epoch, e.epochs);
-    else
-      std::snprintf(when, sizeof when, "epoch %d/%d", e.epoch, e.epochs);
-    if (o.task == "classification")
-      std::snprintf(line, sizeof line, "%s: train loss %.4f | dev acc %.4f f1 %.4f mcc %.4f auc %.4f%s", when,
-                    e.train_loss, e.dev.accuracy, e.dev.num_classes == 2 ? e.dev.f1 : e.dev.f1_macro, e.dev.mcc,
-                    e.dev.auc, e.best ? "  (best so far, saved)" : "");
-    else
-      std::snprintf(line, sizeof line, "%s: train loss %.4f | dev %s%s", when, e.train_loss, e.dev_json.dump().c_str(),
-                    e.best ? "  (best so far, saved)" : "");
-    cb.on_message(line);
-  };
+  const models::FinetuneCallbacks cb = finetune_progress(bar, o);
   models::FinetuneResult r = models::finetune(o, cb);
   if (!engine::dist::is_lead()) return 0;  // under mpirun only rank 0 reports
   if (bar) bar->finish();
-  auto show = [](const char* split, const models::ClassificationMetrics& m) {
-    std::printf("%-5s acc %.4f  f1 %.4f  f1_macro %.4f  mcc %.4f  auc %.4f  aupr %.4f  (%lld examples)\n", split,
-                m.accuracy, m.f1, m.f1_macro, m.mcc, m.auc, m.aupr, static_cast<long long>(m.num_examples));
-  };
-  std::printf("best checkpoint: epoch %d, step %lld, by dev %s; model: %s\n", r.best_epoch,
-              static_cast<long long>(r.best_step), r.metric.c_str(), r.best_dir.c_str());
-  if (o.task == "classification") {
-    show("dev", r.best_dev);
-    if (r.has_test) show("test", r.test);
-  } else {
-    std::printf("dev   %s\n", r.best_dev_json.dump().c_str());
-    if (r.has_test) std::printf("test  %s\n", r.test_json.dump().c_str());
-  }
-  std::printf("results: %s/eval_results.json, %s/eval_results.tsv, %s/confusion_matrix.txt\n", o.out.c_str(),
-              o.out.c_str(), o.out.c_str());
+  print_finetune_result(r, o);
   return 0;
 }
 

@@ -1,17 +1,14 @@
 // dnabert pretrain: masked-LM pretraining on FASTA files.
 #include <cstdio>
-#include <filesystem>
 #include <memory>
 #include <optional>
 #include <set>
 
 #include "cli/commands.h"
-#include "cli/progress.h"
+#include "cli/training_report.h"
 #include "engine/distributed.h"
 #include "base/error.h"
-#include "engine/profile.h"
 #include "io/formats/output_dir.h"
-#include "models/training/masking.h"
 #include "models/training/pretrain.h"
 #include "models/training/recipes.h"
 
@@ -27,14 +24,6 @@ struct PretrainArgs {
   std::set<std::string> given;  // the flags given on the command line
 };
 
-models::BertConfig resolve_config(const std::string& spec, int k) {
-  const int vocab = (1 << (2 * k)) + 5;
-  if (spec == "tiny" || spec == "small" || spec == "base") return models::BertConfig::preset(spec, vocab);
-  if (!std::filesystem::exists(spec))
-    throw UsageError("--config: '" + spec + "' is neither a preset (tiny, small, base) nor an existing config.json");
-  return models::BertConfig::load(spec);
-}
-
 int run(PretrainArgs& a) {
   models::PretrainOptions& o = a.o;
   if (!a.recipe.empty()) {
@@ -45,7 +34,7 @@ int run(PretrainArgs& a) {
   if (!o.init.empty()) {  // --config and --init exclude each other: the model brings its config.json
     o.config = models::BertConfig::load(o.init + "/config.json");
   } else {
-    o.config = resolve_config(a.config, o.k);
+    o.config = models::BertConfig::from_spec(a.config, o.k);
   }
   // Checks against the model, before any file is written.
   check_max_len(o.max_len, 8, o.config.max_position_embeddings, o.init.empty() ? a.config : o.init);
@@ -66,54 +55,16 @@ int run(PretrainArgs& a) {
     out_dir->create();
   }
   std::unique_ptr<ProgressBar> bar;
-  models::PretrainCallbacks cb;
-  cb.on_message = [&](const std::string& m) {
-    if (bar) bar->message(m);
-    else std::fprintf(stderr, "%s\n", m.c_str());
-  };
-  cb.on_start = [&](int64_t first, int64_t total) {
-    bar = std::make_unique<ProgressBar>("pretrain", total, "step", first);
-  };
-  cb.on_step = [&](const models::StepReport& r) {
-    char extra[200];
-    std::snprintf(extra, sizeof extra, "loss %.4f | lr %.2e | %.0f tok/s | mem %s", r.loss, r.lr, r.tokens_per_second,
-                  format_bytes(static_cast<double>(resident_bytes())).c_str());
-    bar->update(r.step, extra);
-  };
-  cb.on_eval = [&](const models::EvalReport& r) {
-    char line[200];
-    std::snprintf(line, sizeof line,
-                  "step %lld: held-out MLM loss %.4f, masked-token accuracy %.4f (unigram baseline %.4f, %lld tokens)",
-                  static_cast<long long>(r.step), r.loss, r.accuracy, r.unigram_accuracy,
-                  static_cast<long long>(r.masked));
-    cb.on_message(line);
-  };
+  const models::PretrainCallbacks cb = pretrain_progress(bar);
   // Under mpirun only rank 0 talks; models::pretrain calls no callback on the others.
   if (!engine::dist::is_lead()) {
     models::pretrain(o, cb);
     return 0;
   }
-  std::fprintf(stderr, "pretrain: k=%d, %d layers x %d hidden, %d heads, max-len %d, batch %d x %d, %lld steps, "
-                       "mlm-probability %.4f (masked fraction ~%.3f), %d rank%s\n",
-               o.k, o.config.num_hidden_layers, o.config.hidden_size, o.config.num_attention_heads, o.max_len, o.batch,
-               o.grad_accum, static_cast<long long>(o.steps), o.mlm_probability,
-               models::mask_rate_for_mlm_probability(o.mlm_probability, o.k), engine::dist::size(),
-               engine::dist::size() > 1 ? "s" : "");
+  std::fprintf(stderr, "%s\n", models::describe(o).c_str());
   models::PretrainResult res = models::pretrain(o, cb);
   if (bar) bar->finish();
-  std::printf("done: %lld steps in %s; model written to %s\n", static_cast<long long>(res.steps_done),
-              format_duration(res.seconds).c_str(), res.model_dir.c_str());
-  if (res.last_eval.masked > 0)
-    std::printf("held-out masked-token accuracy %.4f (unigram baseline %.4f), MLM loss %.4f, %lld masked tokens\n",
-                res.last_eval.accuracy, res.last_eval.unigram_accuracy, res.last_eval.loss,
-                static_cast<long long>(res.last_eval.masked));
-  std::printf("log: %s/log.jsonl, loss curve: %s/loss.svg\n", o.out.c_str(), o.out.c_str());
-  if (engine::profile::enabled()) {  // DNABERT_PROFILE=1: rank 0's wall time per region, whole run
-    std::fprintf(stderr, "profile (rank 0, whole run, wall time of the calling thread, inclusive):\n");
-    for (const auto& r : engine::profile::regions())
-      std::fprintf(stderr, "  %-28s %8llu calls %10.3f s\n", r.name.c_str(), static_cast<unsigned long long>(r.calls),
-                   r.seconds);
-  }
+  print_pretrain_result(res, o.out);
   return 0;
 }
 

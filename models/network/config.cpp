@@ -1,5 +1,7 @@
 #include "models/network/config.h"
 
+#include <filesystem>
+
 #include <unistd.h>
 
 #include <cmath>
@@ -13,6 +15,14 @@
 #include "io/formats/json_read.h"
 
 namespace dnabert::models {
+
+BertConfig BertConfig::from_spec(const std::string& spec, int k, const std::string& option) {
+  const int vocab = (1 << (2 * k)) + 5;
+  if (spec == "tiny" || spec == "small" || spec == "base") return preset(spec, vocab);
+  if (!std::filesystem::exists(spec))
+    throw UsageError(option + ": '" + spec + "' is neither a preset (tiny, small, base) nor an existing config.json");
+  return load(spec);
+}
 
 BertConfig BertConfig::preset(const std::string& name, int vocab_size) {
   BertConfig c;

@@ -29,6 +29,9 @@ struct BertConfig {
   static BertConfig from_json(const nlohmann::json& j, const std::string& source = "config.json");
   nlohmann::json to_json() const;
   static BertConfig load(const std::string& path);
+  // A preset name (tiny, small, base) for a k-mer vocabulary, or a config.json
+  // path; throws UsageError naming `option` for anything else.
+  static BertConfig from_spec(const std::string& spec, int k, const std::string& option = "--config");
   void save(const std::string& path) const;  // atomic
 
   int head_dim() const { return hidden_size / num_attention_heads; }

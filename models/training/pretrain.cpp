@@ -353,4 +353,16 @@ PretrainResult pretrain(const PretrainOptions& o, const PretrainCallbacks& callb
   return Pretraining(o, callbacks).run();
 }
 
+std::string describe(const PretrainOptions& o) {
+  char line[400];
+  std::snprintf(line, sizeof line,
+                "pretrain: k=%d, %d layers x %d hidden, %d heads, max-len %d, batch %d x %d, %lld steps, "
+                "mlm-probability %.4f (masked fraction ~%.3f), %d rank%s",
+                o.k, o.config.num_hidden_layers, o.config.hidden_size, o.config.num_attention_heads, o.max_len, o.batch,
+                o.grad_accum, static_cast<long long>(o.steps), o.mlm_probability,
+                mask_rate_for_mlm_probability(o.mlm_probability, o.k), engine::dist::size(),
+                engine::dist::size() > 1 ? "s" : "");
+  return line;
+}
+
 }  // namespace dnabert::models

@@ -78,4 +78,8 @@ struct PretrainResult {
 // out/checkpoint-<step>/ (with training state) and out/model/.
 PretrainResult pretrain(const PretrainOptions& options, const PretrainCallbacks& callbacks = {});
 
+// One line saying what a run will train: k, the model's shape, lengths, batch,
+// steps, masking and ranks.
+std::string describe(const PretrainOptions& options);
+
 }  // namespace dnabert::models
