@@ -70,10 +70,14 @@ constexpr Workload kWorkloads[] = {
 constexpr int kVocab = 4101;  // 6-mers: 4^6 + 5 special tokens
 constexpr int32_t kCls = 2, kSep = 3, kMask = 4, kFirstKmer = 5;
 constexpr double kMaskRate = 0.15;
-// The 2-thread FMA peaks (fp32, bf16) that the "% of peak" column divides by:
-// fixed figures, the same on every machine, so the column compares runs;
-// bench/RESULTS.md ("Machines") lists each machine's measured peaks.
-constexpr double kPeakFp32 = 447e9, kPeakBf16 = 896e9;
+// The peaks (fp32, bf16; FLOP/s at the threads of the run) that the "% of
+// peak" column divides by: the running CPU's, measured by bench_peak, which
+// bench/run.sh passes in DNABERT_PEAK_FP32 and DNABERT_PEAK_BF16 (GFLOP/s).
+// Without them, a fixed 447 and 896 GFLOP/s (one 2-core Xeon's) stand in.
+double peak_flops(const char* env, double fallback) {
+  const char* v = std::getenv(env);
+  return v && std::atof(v) > 0 ? std::atof(v) * 1e9 : fallback;
+}
 
 // The golden-ratio rule of the header comment (torch_bench.py has the same).
 bool is_masked(int64_t i) {
@@ -279,7 +283,7 @@ int main(int argc, char** argv) {
   double mean = 0;
   for (double s : secs) mean += s / static_cast<double>(secs.size());
   const double flops = (w->train ? 3.0 : 1.0) * forward_flops(config, B, T, w->train ? masked : B * T);
-  const double peak = precision == "bf16" ? kPeakBf16 : kPeakFp32;
+  const double peak = precision == "bf16" ? peak_flops("DNABERT_PEAK_BF16", 896e9) : peak_flops("DNABERT_PEAK_FP32", 447e9);
   result.update({{"threads", dnabert::engine::num_threads()},
                  {"isa", kt.isa},
                  {"gemm", gemm_kind},

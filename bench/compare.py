@@ -17,6 +17,7 @@ round's runs are minutes apart, so slow drift of the machine's speed cancels);
 the table shows each engine's median round.
 """
 import json
+import os
 import sys
 
 TARGETS = {  # (mode, our precision): minimum ratio to torch fp32
@@ -111,8 +112,11 @@ def table(rows):
         print(f"| {r['workload']} | {r['precision']} | {eng} | {r['tokens_per_s']:.0f} | {r['seqs_per_s']:.2f} | "
               f"{r['gflops']:.1f} | {r['pct_peak']:.1f}% | {r['peak_rss_mib']:.0f} | {vs} | "
               f"{r['cpu_s_median']:.3f} ({r['step_s_median']:.3f}) |")
-    print("\n% of peak: fp32 rows of 447 GFLOP/s, bf16 rows of 896 GFLOP/s (2 threads). CPU s/step: process CPU "
-          "time of a median step, all threads (2 × wall on an idle machine).")
+    fp32, bf16 = os.environ.get("DNABERT_PEAK_FP32"), os.environ.get("DNABERT_PEAK_BF16")
+    source = "measured on this CPU by bench_peak" if fp32 and bf16 else "fixed figures, not this CPU's"
+    print(f"\n% of peak: fp32 rows of {float(fp32 or 447):.1f} GFLOP/s, bf16 rows of {float(bf16 or 896):.1f} GFLOP/s "
+          f"(2 threads; {source}). CPU s/step: process CPU time of a median step, all threads (2 × wall on an idle "
+          "machine).")
     print("\n| target | workload | precision | measured | goal | met |")
     print("|---|---|---|---|---|---|")
     for what, w, p, value, goal, met in checks(rows):

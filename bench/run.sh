@@ -8,6 +8,19 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SHARED=${DNABERT_SHARED:-$ROOT/../shared}
 want() { [[ -z "${BENCH_ONLY:-}" || "$BENCH_ONLY" == "$1" ]]; }
 
+# ---- The running CPU's peaks: every "% of peak" column divides by these ----
+echo "## Peaks of this CPU (bench_peak)"
+echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; uptime: $(uptime)"
+# KEY=VALUE on stdout (GFLOP/s, GOP/s), a summary on stderr; 2 threads, then 1.
+peaks2=$("$BUILD_DIR/bench_peak" 2 1.0)
+peaks1=$("$BUILD_DIR/bench_peak" 1 1.0)
+DNABERT_PEAK_FP32=$(sed -n 's/^peak_fp32=//p' <<< "$peaks2")
+DNABERT_PEAK_BF16=$(sed -n 's/^peak_bf16=//p' <<< "$peaks2")
+DNABERT_PEAK_INT8=$(sed -n 's/^peak_int8=//p' <<< "$peaks2")
+PEAK_FP32_1T=$(sed -n 's/^peak_fp32=//p' <<< "$peaks1")
+export DNABERT_PEAK_FP32 DNABERT_PEAK_BF16 DNABERT_PEAK_INT8
+echo
+
 # ---- FASTA input: inflate + parse + 6-mer scan of human chrX vs zcat ----
 if want fasta; then
 echo "## FASTA input (issue 3)"
@@ -26,8 +39,8 @@ echo "## GEMM (issue 5)"
 echo "uptime: $(uptime)"
 # 2 threads, wall time, 7 repeats (the headline), then 1 thread on process CPU
 # time (steadier when other jobs share the cores).
-"$BUILD_DIR/bench_gemm" 7 2 447
-"$BUILD_DIR/bench_gemm" 5 1 223 "" cpu
+"$BUILD_DIR/bench_gemm" 7 2 "$DNABERT_PEAK_FP32"
+"$BUILD_DIR/bench_gemm" 5 1 "$PEAK_FP32_1T" "" cpu
 echo
 fi
 
