@@ -1,6 +1,5 @@
 // dnabert predict: class probabilities for new sequences with a fine-tuned model.
 #include <cstdio>
-#include <deque>
 #include <filesystem>
 #include <memory>
 
@@ -8,10 +7,8 @@
 #include "base/error.h"
 #include "io/formats/atomic_file.h"
 #include "io/data/dataset.h"
-#include "io/data/sequence_source.h"
 #include "models/analysis/inference.h"
 #include "models/network/loading.h"
-#include "ops/ops.h"
 #include "tokenizer/kmer.h"
 
 namespace dnabert::cli {
@@ -40,9 +37,6 @@ int run(const PredictArgs& a) {
   wo.aggregate = models::parse_aggregate(a.aggregate);
   wo.batch = a.batch;
   wo.output = models::output_kind_for(cfg);
-  tokenizer::KmerTokenizer tok(lm.vocab);
-  io::SequenceSource source(a.input);
-  source.require_kmer(tok.k());
   io::AtomicFile out(a.out);
   std::string header = "id";
   if (wo.output == models::OutputKind::Identity)
@@ -50,53 +44,24 @@ int run(const PredictArgs& a) {
   else
     for (const auto& n : names) header += "\tprob_" + n;
   out.write(header + (wo.output == models::OutputKind::Identity ? "" : "\tpredicted") + "\twindows\n");
-  engine::Arena arena;
-  // Long sequences stream: bases in pieces, k-mers into the classifier's windows.
-  source.set_piece_bases(size_t{1} << 16);
-  models::WindowClassifier classifier(*lm.model, wo, arena);
-  tokenizer::KmerStream stream(tok);
-  std::deque<std::string> pending_ids;  // sequences whose windows have not all run
-  std::vector<int32_t> kmers;
-  std::vector<float> p;
-  int64_t done = 0, windowed = 0;
-  auto write_finished = [&] {
-    int nwin = 0;
-    while (classifier.next_result(p, nwin)) {
-      std::string line = pending_ids.front(), labels;
-      pending_ids.pop_front();
-      int best = 0;
-      for (int c = 0; c < C; ++c) {
-        char buf[32];
-        std::snprintf(buf, sizeof buf, "\t%.6f", p[static_cast<size_t>(c)]);
-        line += buf;
-        if (p[static_cast<size_t>(c)] > p[static_cast<size_t>(best)]) best = c;
-        if (p[static_cast<size_t>(c)] >= 0.5f) labels += (labels.empty() ? "" : ";") + names[static_cast<size_t>(c)];
-      }
-      if (wo.output == models::OutputKind::Softmax) line += "\t" + names[static_cast<size_t>(best)];
-      if (wo.output == models::OutputKind::Sigmoid) line += "\t" + labels;  // every label with p >= 0.5
-      out.write(line + "\t" + std::to_string(nwin) + "\n");
-      windowed += nwin > 1;
-      ++done;
-    }
-  };
-  io::SourceItem item;
-  while (source.next(item)) {
-    pending_ids.push_back(item.id);
-    classifier.begin();
-    stream.reset();
-    do {
-      kmers.clear();
-      if (item.input == tokenizer::Input::Sentence)
-        tok.append_ids(item.text, item.input, kmers);
-      else
-        stream.append(item.text, kmers);
-      classifier.add(kmers);
-    } while (item.partial && source.more(item));
-    classifier.end();
-    write_finished();
-  }
-  classifier.flush();
-  write_finished();
+  int64_t windowed = 0;
+  const int64_t done = models::classify_file(
+      *lm.model, tokenizer::KmerTokenizer(lm.vocab), a.input, wo,
+      [&](const std::string& id, const std::vector<float>& p, int windows) {
+        std::string line = id, labels;
+        int best = 0;
+        for (int c = 0; c < C; ++c) {
+          char buf[32];
+          std::snprintf(buf, sizeof buf, "\t%.6f", p[static_cast<size_t>(c)]);
+          line += buf;
+          if (p[static_cast<size_t>(c)] > p[static_cast<size_t>(best)]) best = c;
+          if (p[static_cast<size_t>(c)] >= 0.5f) labels += (labels.empty() ? "" : ";") + names[static_cast<size_t>(c)];
+        }
+        if (wo.output == models::OutputKind::Softmax) line += "\t" + names[static_cast<size_t>(best)];
+        if (wo.output == models::OutputKind::Sigmoid) line += "\t" + labels;  // every label with p >= 0.5
+        out.write(line + "\t" + std::to_string(windows) + "\n");
+        windowed += windows > 1;
+      });
   out.commit();
   std::printf("wrote %s: %lld sequences, %d classes\n", a.out.c_str(), static_cast<long long>(done), C);
   if (windowed)

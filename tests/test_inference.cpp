@@ -125,3 +125,45 @@ TEST_CASE("WindowClassifier: k-mers in pieces, windows batched across sequences,
     }
   }
 }
+
+TEST_CASE("classify_file: a streamed FASTA file equals classify_sequences on its whole sequences") {
+  const std::string dir = tiny_model_dir("inference_file", 3, 12);
+  const models::LoadedModel lm = models::load_model(dir, models::Heads::Classification);
+  std::mt19937 gen(7);
+  std::string fasta;
+  std::vector<std::string> seqs;
+  for (int n : {5, 40, 700, 3, 130}) {  // 700 bases span many windows
+    std::string s;
+    for (int i = 0; i < n; ++i) s += "ACGT"[gen() % 4];
+    seqs.push_back(s);
+    fasta += ">s" + std::to_string(seqs.size()) + " note\n";
+    for (size_t at = 0; at < s.size(); at += 60) fasta += s.substr(at, 60) + "\n";
+  }
+  const std::string path = write_file("inference_file.fa", fasta);
+  models::WindowOptions wo;
+  wo.max_len = 32, wo.batch = 3;
+  const tokenizer::KmerTokenizer tok(lm.vocab);
+  std::vector<std::vector<int32_t>> ids;
+  for (const auto& s : seqs) {
+    ids.emplace_back();
+    tok.append_ids(s, tokenizer::Input::Sequence, ids.back());
+  }
+  engine::Arena arena;
+  std::vector<int> windows;
+  const std::vector<float> want = models::classify_sequences(*lm.model, ids, wo, arena, &windows);
+  std::vector<std::string> got_ids;
+  std::vector<float> got;
+  std::vector<int> got_windows;
+  const int64_t n = models::classify_file(*lm.model, tok, path, wo,
+                                          [&](const std::string& id, const std::vector<float>& p, int w) {
+                                            got_ids.push_back(id);
+                                            got.insert(got.end(), p.begin(), p.end());
+                                            got_windows.push_back(w);
+                                          });
+  CHECK(n == 5);
+  CHECK(got_ids == std::vector<std::string>{"s1", "s2", "s3", "s4", "s5"});
+  CHECK(got_windows == windows);
+  CHECK(windows[2] > 1);
+  REQUIRE(got.size() == want.size());
+  for (size_t i = 0; i < got.size(); ++i) CHECK(got[i] == doctest::Approx(want[i]).epsilon(1e-6));
+}

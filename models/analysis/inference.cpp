@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "base/error.h"
+#include "io/data/sequence_source.h"
 #include "ops/ops.h"
 #include "tokenizer/vocab.h"
 
@@ -147,6 +148,48 @@ std::vector<float> classify_sequences(const Bert& model, const std::vector<std::
   }
   if (windows_per) *windows_per = count;
   return probs;
+}
+
+int64_t classify_file(const Bert& model, const tokenizer::KmerTokenizer& tok, const std::string& input,
+                      const WindowOptions& options,
+                      const std::function<void(const std::string&, const std::vector<float>&, int)>& on_result) {
+  io::SequenceSource source(input);
+  source.require_kmer(tok.k());
+  source.set_piece_bases(size_t{1} << 16);
+  engine::Arena arena;
+  WindowClassifier classifier(model, options, arena);
+  tokenizer::KmerStream stream(tok);
+  std::deque<std::string> pending_ids;  // sequences whose windows have not all run
+  std::vector<int32_t> kmers;
+  std::vector<float> p;
+  int64_t done = 0;
+  auto report_finished = [&] {
+    int windows = 0;
+    while (classifier.next_result(p, windows)) {
+      on_result(pending_ids.front(), p, windows);
+      pending_ids.pop_front();
+      ++done;
+    }
+  };
+  io::SourceItem item;
+  while (source.next(item)) {
+    pending_ids.push_back(item.id);
+    classifier.begin();
+    stream.reset();
+    do {
+      kmers.clear();
+      if (item.input == tokenizer::Input::Sentence)
+        tok.append_ids(item.text, item.input, kmers);
+      else
+        stream.append(item.text, kmers);
+      classifier.add(kmers);
+    } while (item.partial && source.more(item));
+    classifier.end();
+    report_finished();
+  }
+  classifier.flush();
+  report_finished();
+  return done;
 }
 
 }  // namespace dnabert::models

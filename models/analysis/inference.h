@@ -5,6 +5,7 @@
 #pragma once
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <span>
 #include <string>
 #include <vector>
@@ -12,6 +13,7 @@
 #include "engine/arena.h"
 #include "io/data/batch.h"
 #include "models/network/bert.h"
+#include "tokenizer/kmer.h"
 
 namespace dnabert::models {
 
@@ -80,5 +82,15 @@ class WindowClassifier {
 std::vector<float> classify_sequences(const Bert& model, const std::vector<std::vector<int32_t>>& kmer_ids,
                                       const WindowOptions& options, engine::Arena& arena,
                                       std::vector<int>* windows_per_sequence = nullptr);
+
+// Classifies every sequence of `input` (FASTA/FASTQ, GUE CSV, DNABERT TSV or
+// one per line; plain or gzip) as it streams: bases in pieces, k-mers into a
+// WindowClassifier, so a sequence of any length holds one batch of windows.
+// `on_result` gets each sequence's id, outputs (C values, see OutputKind) and
+// window count, in input order. Returns the number of sequences.
+int64_t classify_file(const Bert& model, const tokenizer::KmerTokenizer& tokenizer, const std::string& input,
+                      const WindowOptions& options,
+                      const std::function<void(const std::string& id, const std::vector<float>& outputs, int windows)>&
+                          on_result);
 
 }  // namespace dnabert::models
