@@ -7,10 +7,8 @@
 
 #include "cli/commands.h"
 #include "cli/progress.h"
-#include "base/error.h"
 #include "io/formats/npy.h"
 #include "io/report/plot.h"
-#include "io/data/sequence_source.h"
 #include "models/analysis/interpret.h"
 #include "models/network/loading.h"
 #include "tokenizer/kmer.h"
@@ -40,74 +38,37 @@ int run(const AttentionArgs& a) {
   tokenizer::TokenizerOptions topt;
   topt.max_len = static_cast<size_t>(T);
   tokenizer::KmerTokenizer tok(lm.vocab, topt);
-  const int k = tok.k();
-
-  // First pass: the row length of the output is the longest sequence (after truncation).
-  int64_t total = 0, width = 0, truncated = 0;
-  {
-    io::SequenceSource source(a.input);
-    source.require_kmer(k);
-    source.set_piece_bases(static_cast<size_t>(T - 2 + k));  // the first T-2 k-mers, and one base to tell truncation
-    io::SourceItem item;
-    tokenizer::Encoding enc;
-    while (source.next(item)) {
-      tok.encode(item.text, item.input, enc);
-      if (enc.ids.size() < 3) throw Error(a.input + ": sequence " + item.id + " is shorter than k = " + std::to_string(k));
-      width = std::max<int64_t>(width, static_cast<int64_t>(enc.ids.size()) - 2 + k - 1);
-      truncated += enc.truncated > 0;
-      ++total;
-    }
-  }
-  if (total == 0) throw Error(a.input + ": no sequences");
+  const models::AttentionInput in = models::measure_attention_input(tok, a.input);
   std::fprintf(stderr, "attention: %lld sequences, layers %d..%d, %s heads, rows of %lld nucleotides\n",
-               static_cast<long long>(total), spec.first_layer, spec.last_layer,
-               spec.heads.empty() ? "all" : std::to_string(spec.heads.size()).c_str(), static_cast<long long>(width));
-
-  io::SequenceSource source(a.input);
-  source.set_piece_bases(static_cast<size_t>(T - 2 + k));
-  io::NpyWriter npy(a.out, engine::Dims{width});
-  engine::Arena arena;
-  ProgressBar bar("attention", total, "seq");
-  std::vector<std::vector<int32_t>> batch;
-  std::vector<std::string> ids, texts;
-  io::SourceItem item;
+               static_cast<long long>(in.sequences), spec.first_layer, spec.last_layer,
+               spec.heads.empty() ? "all" : std::to_string(spec.heads.size()).c_str(), static_cast<long long>(in.width));
+  io::NpyWriter npy(a.out, engine::Dims{in.width});
+  ProgressBar bar("attention", in.sequences, "seq");
+  engine::Tensor row = engine::Tensor::empty({1, in.width});
   int64_t done = 0;
-  bool more = true;
-  while (more) {
-    batch.clear(), ids.clear(), texts.clear();
-    while (static_cast<int>(batch.size()) < a.batch && (more = source.next(item))) {
-      batch.push_back(tok.encode(item.text, item.input).ids);
-      ids.push_back(item.id);
-      texts.push_back(tok.decode_sequence(batch.back()));
-    }
-    if (batch.empty()) break;
-    const auto scores = models::nucleotide_attention(*lm.model, batch, k, spec, arena);
-    const int64_t B = static_cast<int64_t>(batch.size());
-    engine::Tensor rows = engine::Tensor::zeros({B, width});
-    for (int64_t b = 0; b < B; ++b) {
-      const auto& s = scores[static_cast<size_t>(b)];
-      std::copy(s.begin(), s.end(), rows.f32() + b * width);
-      if (done + b < a.plot) {
-        io::Heatmap h;
-        h.title = ids[static_cast<size_t>(b)] + ": [CLS] attention, layers " + std::to_string(spec.first_layer) + ".." +
-                  std::to_string(spec.last_layer);
-        h.x_label = "nucleotide";
-        h.row_labels = {ids[static_cast<size_t>(b)]};
-        h.values = {std::vector<double>(s.begin(), s.end())};
-        h.letters = {texts[static_cast<size_t>(b)]};
-        io::write_heatmap_svg(stem_of(a.out) + "_" + std::to_string(done + b) + ".svg", h);
-      }
-    }
-    npy.append(rows);
-    done += B;
-    bar.update(done);
-  }
+  models::attention_rows(*lm.model, tok, a.input, spec, a.batch,
+                         [&](int64_t i, const std::string& id, const std::string& bases, const std::vector<float>& s) {
+                           std::fill(row.f32(), row.f32() + in.width, 0.0f);
+                           std::copy(s.begin(), s.end(), row.f32());
+                           npy.append(row);
+                           if (i < a.plot) {
+                             io::Heatmap h;
+                             h.title = id + ": [CLS] attention, layers " + std::to_string(spec.first_layer) + ".." +
+                                       std::to_string(spec.last_layer);
+                             h.x_label = "nucleotide";
+                             h.row_labels = {id};
+                             h.values = {std::vector<double>(s.begin(), s.end())};
+                             h.letters = {bases};
+                             io::write_heatmap_svg(stem_of(a.out) + "_" + std::to_string(i) + ".svg", h);
+                           }
+                           bar.update(done = i + 1);
+                         });
   npy.close();
   bar.finish();
   std::printf("wrote %s: float32 [%lld, %lld]%s\n", a.out.c_str(), static_cast<long long>(done),
-              static_cast<long long>(width),
+              static_cast<long long>(in.width),
               a.plot > 0 ? (", heatmaps " + stem_of(a.out) + "_<i>.svg").c_str() : "");
-  warn_truncated("attention", truncated, T);
+  warn_truncated("attention", in.truncated, T);
   return 0;
 }
 

@@ -13,6 +13,7 @@
 #include "io/formats/npy.h"
 #include "models/analysis/embed.h"
 #include "models/analysis/inference.h"
+#include "models/analysis/interpret.h"
 #include "models/analysis/scan.h"
 #include "models/analysis/variants.h"
 #include "models/network/convert.h"
@@ -240,4 +241,36 @@ TEST_CASE("convert: HF names, dropped tensors and missing ones, from the library
   CHECK(in.converted.weights.size() == f.tensors.size());
   CHECK_THROWS_WITH_AS(models::import_hf_checkpoint(temp_path("an_convert_none")), doctest::Contains("config.json"),
                        Error);
+}
+
+TEST_CASE("attention_rows: each sequence of a file, in order, as nucleotide_attention scores it") {
+  const models::LoadedModel lm = models::load_model(tiny_model_dir("an_attention", 2, 8), models::Heads::None);
+  tokenizer::TokenizerOptions opt;
+  opt.max_len = 12;
+  const tokenizer::KmerTokenizer tok(lm.vocab, opt);
+  const std::string path = write_file("an_attention.txt", "ACGTACGTAC\nTTGGCCAATTGGCCAAGG\nACGT\n");
+  const models::AttentionInput in = models::measure_attention_input(tok, path);
+  CHECK(in.sequences == 3);
+  CHECK(in.truncated == 1);
+  CHECK(in.width == 12 - 2 + 3 - 1);  // the truncated row: 10 k-mers of 3 spell 12 bases
+  const models::AttentionSpec spec = models::parse_attention_spec("", "", 2, 4);
+  std::vector<std::string> ids, bases;
+  std::vector<std::vector<float>> rows;
+  models::attention_rows(*lm.model, tok, path, spec, 2,
+                         [&](int64_t i, const std::string& id, const std::string& b, const std::vector<float>& s) {
+                           CHECK(i == static_cast<int64_t>(rows.size()));
+                           ids.push_back(id), bases.push_back(b), rows.push_back(s);
+                         });
+  REQUIRE(rows.size() == 3);
+  CHECK(bases == std::vector<std::string>{"ACGTACGTAC", "TTGGCCAATTGG", "ACGT"});
+  engine::Arena arena;
+  std::vector<std::vector<int32_t>> enc;
+  for (const auto& s : {"ACGTACGTAC", "TTGGCCAATTGGCCAAGG", "ACGT"}) enc.push_back(tok.encode(s, tokenizer::Input::Sequence).ids);
+  const auto want = models::nucleotide_attention(*lm.model, enc, 3, spec, arena);
+  for (size_t i = 0; i < 3; ++i) {
+    REQUIRE(rows[i].size() == want[i].size());
+    for (size_t j = 0; j < want[i].size(); ++j) CHECK(rows[i][j] == doctest::Approx(want[i][j]).epsilon(1e-5));
+  }
+  CHECK_THROWS_WITH_AS(models::measure_attention_input(tok, write_file("an_attention_short.txt", "ACGT\nAC\n")),
+                       doctest::Contains("an_attention_short.txt: line 2: a sequence of 2 bases, fewer than k=3"), Error);
 }

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "base/error.h"
+#include "io/data/sequence_source.h"
 #include "io/data/batch.h"
 #include "ops/ops.h"
 
@@ -166,6 +167,49 @@ std::vector<std::vector<float>> nucleotide_attention(const Bert& model, const st
     l2_normalize(out.back());
   }
   return out;
+}
+
+AttentionInput measure_attention_input(const tokenizer::KmerTokenizer& tok, const std::string& input) {
+  const int k = tok.k();
+  const size_t T = tok.options().max_len;
+  io::SequenceSource source(input);
+  source.require_kmer(k);
+  source.set_piece_bases(T - 2 + static_cast<size_t>(k));  // the first T-2 k-mers, and one base to tell truncation
+  AttentionInput in;
+  io::SourceItem item;
+  tokenizer::Encoding enc;
+  while (source.next(item)) {
+    tok.encode(item.text, item.input, enc);
+    if (enc.ids.size() < 3) throw Error(input + ": sequence " + item.id + " is shorter than k = " + std::to_string(k));
+    in.width = std::max<int64_t>(in.width, static_cast<int64_t>(enc.ids.size()) - 2 + k - 1);
+    in.truncated += enc.truncated > 0;
+    ++in.sequences;
+  }
+  if (in.sequences == 0) throw Error(input + ": no sequences");
+  return in;
+}
+
+void attention_rows(const Bert& model, const tokenizer::KmerTokenizer& tok, const std::string& input,
+                    const AttentionSpec& spec, int batch_size,
+                    const std::function<void(int64_t, const std::string&, const std::string&,
+                                             const std::vector<float>&)>& on_row) {
+  io::SequenceSource source(input);
+  source.set_piece_bases(tok.options().max_len - 2 + static_cast<size_t>(tok.k()));
+  engine::Arena arena;
+  std::vector<std::vector<int32_t>> batch;
+  std::vector<std::string> ids;
+  io::SourceItem item;
+  int64_t done = 0;
+  for (bool more = true; more;) {
+    batch.clear(), ids.clear();
+    while (static_cast<int>(batch.size()) < batch_size && (more = source.next(item))) {
+      batch.push_back(tok.encode(item.text, item.input).ids);
+      ids.push_back(item.id);
+    }
+    if (batch.empty()) break;
+    const auto scores = nucleotide_attention(model, batch, tok.k(), spec, arena);
+    for (size_t b = 0; b < batch.size(); ++b) on_row(done++, ids[b], tok.decode_sequence(batch[b]), scores[b]);
+  }
 }
 
 }  // namespace dnabert::models

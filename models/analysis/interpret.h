@@ -8,6 +8,7 @@
 #pragma once
 #include <cstdint>
 #include <span>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -51,5 +52,23 @@ void l2_normalize(std::span<float> x);
 // nucleotides, L2-normalised. One vector of kmers + k - 1 values per encoding.
 std::vector<std::vector<float>> nucleotide_attention(const Bert& model, const std::vector<std::vector<int32_t>>& encodings,
                                                      int k, const AttentionSpec& spec, engine::Arena& arena);
+
+// A file's sequences as attention rows (FASTA/FASTQ, GUE CSV, DNABERT TSV or
+// one per line; plain or gzip; read twice, so not a pipe).
+struct AttentionInput {
+  int64_t sequences = 0;
+  int64_t width = 0;      // nucleotides in the longest row, after truncation to the tokenizer's max_len
+  int64_t truncated = 0;  // sequences cut to fit
+};
+// The first pass: counts and the row width. Throws naming the file and the
+// sequence for one shorter than k, or for a file without sequences.
+AttentionInput measure_attention_input(const tokenizer::KmerTokenizer& tokenizer, const std::string& input);
+// The second pass: each sequence's nucleotide_attention, `batch` at a time,
+// in file order: `on_row` gets its index, id, bases (as the k-mers spell
+// them) and scores.
+void attention_rows(const Bert& model, const tokenizer::KmerTokenizer& tokenizer, const std::string& input,
+                    const AttentionSpec& spec, int batch,
+                    const std::function<void(int64_t index, const std::string& id, const std::string& bases,
+                                             const std::vector<float>& scores)>& on_row);
 
 }  // namespace dnabert::models
