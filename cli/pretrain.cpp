@@ -26,23 +26,12 @@ struct PretrainArgs {
 
 int run(PretrainArgs& a) {
   models::PretrainOptions& o = a.o;
-  if (!a.recipe.empty()) {
-    const models::PretrainRecipe& r = models::find_pretrain_recipe(a.recipe);
-    models::apply_pretrain_recipe(r, a.given, o, a.config, a.mask_rate);
-    std::fprintf(stderr, "recipe %s: %s\n", r.name.c_str(), r.summary.c_str());
-  }
-  if (!o.init.empty()) {  // --config and --init exclude each other: the model brings its config.json
-    o.config = models::BertConfig::load(o.init + "/config.json");
-  } else {
-    o.config = models::BertConfig::from_spec(a.config, o.k);
-  }
+  const std::string recipe = models::settle_pretrain_options(o, a.config, a.mask_rate, a.recipe, a.given);
+  if (!recipe.empty()) std::fprintf(stderr, "%s\n", recipe.c_str());
   // Checks against the model, before any file is written.
   check_max_len(o.max_len, 8, o.config.max_position_embeddings, o.init.empty() ? a.config : o.init);
   for (const std::string& f : o.fasta)
     require_regular_file("--fasta", f, "pretraining reads it once per pass and once for the record lengths");
-  if (a.mask_rate >= 0) {
-    o.mlm_probability = models::mlm_probability_for_mask_rate(a.mask_rate, o.k);
-  }
   // Only the lead rank writes, so only it claims --out; its refusal ends every
   // rank (cli::run_job). --resume is no input here: it reads what
   // pretrain wrote into its own --out.

@@ -1,6 +1,7 @@
 #include "models/training/recipes.h"
 
 #include "base/error.h"
+#include "models/training/masking.h"
 
 namespace dnabert::models {
 
@@ -63,6 +64,20 @@ void apply_pretrain_recipe(const PretrainRecipe& r, const std::set<std::string>&
     else if (s.flag == "--keep-last") o.keep_last = std::stoi(v);
     else throw Error("recipe " + r.name + ": no setter for " + s.flag);
   }
+}
+
+std::string settle_pretrain_options(PretrainOptions& o, std::string& config, double& mask_rate,
+                                    const std::string& recipe, const std::set<std::string>& given) {
+  std::string said;
+  if (!recipe.empty()) {
+    const PretrainRecipe& r = find_pretrain_recipe(recipe);
+    apply_pretrain_recipe(r, given, o, config, mask_rate);
+    said = "recipe " + r.name + ": " + r.summary;
+  }
+  // --config and --init exclude each other: the model brings its config.json.
+  o.config = o.init.empty() ? BertConfig::from_spec(config, o.k) : BertConfig::load(o.init + "/config.json");
+  if (mask_rate >= 0) o.mlm_probability = mlm_probability_for_mask_rate(mask_rate, o.k);
+  return said;
 }
 
 }  // namespace dnabert::models

@@ -31,4 +31,11 @@ const PretrainRecipe& find_pretrain_recipe(const std::string& name);
 void apply_pretrain_recipe(const PretrainRecipe& r, const std::set<std::string>& given, PretrainOptions& o,
                            std::string& config, double& mask_rate);
 
+// A pretrain command's settings made whole: `recipe` (if named) applied to
+// the options not in `given`; o.config from --init's config.json, else from
+// `config` (a preset or a config.json); a `mask_rate` >= 0 turned into
+// o.mlm_probability. Returns the recipe's "recipe NAME: summary" line, or "".
+std::string settle_pretrain_options(PretrainOptions& o, std::string& config, double& mask_rate,
+                                    const std::string& recipe, const std::set<std::string>& given);
+
 }  // namespace dnabert::models
