@@ -10,7 +10,6 @@
 #include "io/report/logo.h"
 #include "io/formats/npy.h"
 #include "io/formats/output_dir.h"
-#include "models/analysis/interpret.h"
 #include "models/analysis/motifs.h"
 
 namespace dnabert::cli {
@@ -34,37 +33,10 @@ int run(const MotifsArgs& a) {
   const auto positive = data.label_map.find(a.positive);
   if (!positive) throw UsageError("--positive '" + a.positive + "' is not a label of " + a.input);
   const engine::Tensor atten = io::read_npy(a.atten);
-  if (atten.rank() != 2 || atten.dtype() != engine::DType::F32)
-    throw Error(a.atten + ": expected a float32 [N, L] array, got " + atten.str());
-  if (atten.dim(0) != static_cast<int64_t>(data.size()))
-    throw Error(a.atten + ": has " + std::to_string(atten.dim(0)) + " rows but " + a.input + " has " +
-                std::to_string(data.size()) + " sequences (run attention on the same file)");
-  const int64_t L = atten.dim(1);
-  std::vector<std::string> pos, neg;
-  std::vector<std::vector<float>> scores;
-  std::array<double, 4> background{0, 0, 0, 0};
-  for (size_t i = 0; i < data.size(); ++i) {
-    std::string bases = models::bases_of(data.texts[i], data.input);
-    for (char c : bases) {
-      const int b = c == 'A' ? 0 : c == 'C' ? 1 : c == 'G' ? 2 : c == 'T' ? 3 : -1;
-      if (b >= 0) background[static_cast<size_t>(b)] += 1;
-    }
-    if (data.labels[i] == *positive) {
-      if (static_cast<int64_t>(bases.size()) > L)
-        throw Error(a.atten + ": rows hold " + std::to_string(L) + " scores but sequence " + std::to_string(i + 1) +
-                    " of " + a.input + " has " + std::to_string(bases.size()) + " bases");
-      const float* row = atten.f32() + static_cast<int64_t>(i) * L;
-      scores.emplace_back(row, row + bases.size());
-      pos.push_back(std::move(bases));
-    } else {
-      neg.push_back(std::move(bases));
-    }
-  }
-  const double total = background[0] + background[1] + background[2] + background[3];
-  for (double& v : background) v = total > 0 ? v / total : 0.25;
-  std::fprintf(stderr, "motifs: %zu positive and %zu other sequences\n", pos.size(), neg.size());
+  const models::MotifInputs in = models::motif_inputs(data, *positive, atten, a.atten, a.input);
+  std::fprintf(stderr, "motifs: %zu positive and %zu other sequences\n", in.positive.size(), in.negative.size());
 
-  const models::MotifReport r = models::find_motifs(pos, neg, scores, a.options);
+  const models::MotifReport r = models::find_motifs(in.positive, in.negative, in.scores, a.options);
   out_dir.create();
   const std::string dir = a.out + "/";
   std::string summary = "motif\tinstances\tpositive_seqs\tall_seqs\tp\tp_adjusted\n";
@@ -80,7 +52,7 @@ int run(const MotifsArgs& a) {
                std::to_string(m.key.all) + "\t" + format_p(m.key.p) + "\t" + format_p(m.key.p_adjusted) + "\n";
   }
   io::write_file_atomic(dir + "motifs.tsv", summary);
-  io::write_file_atomic(dir + "motifs.meme", models::meme_text(r.motifs, background));
+  io::write_file_atomic(dir + "motifs.meme", models::meme_text(r.motifs, in.background));
   std::string tested = "candidate\tregions\tpositive_seqs\tall_seqs\tp\tp_adjusted\n";
   for (const auto& c : r.tested)
     tested += c.motif + "\t" + std::to_string(c.instances.size()) + "\t" + std::to_string(c.positives) + "\t" +

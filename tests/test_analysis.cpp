@@ -14,6 +14,7 @@
 #include "models/analysis/embed.h"
 #include "models/analysis/inference.h"
 #include "models/analysis/interpret.h"
+#include "models/analysis/motifs.h"
 #include "models/analysis/scan.h"
 #include "models/analysis/variants.h"
 #include "models/network/convert.h"
@@ -273,4 +274,27 @@ TEST_CASE("attention_rows: each sequence of a file, in order, as nucleotide_atte
   }
   CHECK_THROWS_WITH_AS(models::measure_attention_input(tok, write_file("an_attention_short.txt", "ACGT\nAC\n")),
                        doctest::Contains("an_attention_short.txt: line 2: a sequence of 2 bases, fewer than k=3"), Error);
+}
+
+TEST_CASE("motif_inputs: positives with their attention rows, the others, background, mismatches named") {
+  io::LabelledDataset data;
+  data.texts = {"ACGTA", "GGGC", "TTAC", "ACG"};
+  data.labels = {1, 0, 1, 0};
+  engine::Tensor atten = engine::Tensor::zeros({4, 6});
+  for (int64_t i = 0; i < 24; ++i) atten.f32()[i] = static_cast<float>(i);
+  const models::MotifInputs in = models::motif_inputs(data, 1, atten, "a.npy", "d.csv");
+  CHECK(in.positive == std::vector<std::string>{"ACGTA", "TTAC"});
+  CHECK(in.negative == std::vector<std::string>{"GGGC", "ACG"});
+  REQUIRE(in.scores.size() == 2);
+  CHECK(in.scores[0] == std::vector<float>{0, 1, 2, 3, 4});
+  CHECK(in.scores[1] == std::vector<float>{12, 13, 14, 15});
+  // 16 bases: A 4, C 4, G 5, T 3.
+  CHECK(in.background[0] == doctest::Approx(4.0 / 16));
+  CHECK(in.background[1] == doctest::Approx(4.0 / 16));
+  CHECK(in.background[2] == doctest::Approx(5.0 / 16));
+  CHECK(in.background[3] == doctest::Approx(3.0 / 16));
+  CHECK_THROWS_WITH_AS(models::motif_inputs(data, 1, engine::Tensor::zeros({3, 6}), "a.npy", "d.csv"),
+                       doctest::Contains("a.npy: has 3 rows but d.csv has 4 sequences"), Error);
+  CHECK_THROWS_WITH_AS(models::motif_inputs(data, 1, engine::Tensor::zeros({4, 4}), "a.npy", "d.csv"),
+                       doctest::Contains("a.npy: rows hold 4 scores but sequence 1 of d.csv has 5 bases"), Error);
 }

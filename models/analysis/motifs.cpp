@@ -9,6 +9,7 @@
 #include <unordered_map>
 
 #include "base/error.h"
+#include "models/analysis/interpret.h"
 
 namespace dnabert::models {
 
@@ -255,6 +256,39 @@ std::string meme_text(const std::vector<Motif>& motifs, const std::array<double,
     o += "\n";
   }
   return o;
+}
+
+MotifInputs motif_inputs(const io::LabelledDataset& data, int32_t positive_label, const engine::Tensor& atten,
+                         const std::string& atten_path, const std::string& input_path) {
+  if (atten.rank() != 2 || atten.dtype() != engine::DType::F32)
+    throw Error(atten_path + ": expected a float32 [N, L] array, got " + atten.str());
+  if (atten.dim(0) != static_cast<int64_t>(data.size()))
+    throw Error(atten_path + ": has " + std::to_string(atten.dim(0)) + " rows but " + input_path + " has " +
+                std::to_string(data.size()) + " sequences (run attention on the same file)");
+  const int64_t L = atten.dim(1);
+  MotifInputs in;
+  std::array<double, 4> counts{0, 0, 0, 0};
+  for (size_t i = 0; i < data.size(); ++i) {
+    std::string bases = bases_of(data.texts[i], data.input);
+    for (char c : bases) {
+      const int b = c == 'A' ? 0 : c == 'C' ? 1 : c == 'G' ? 2 : c == 'T' ? 3 : -1;
+      if (b >= 0) counts[static_cast<size_t>(b)] += 1;
+    }
+    if (data.labels[i] != positive_label) {
+      in.negative.push_back(std::move(bases));
+      continue;
+    }
+    if (static_cast<int64_t>(bases.size()) > L)
+      throw Error(atten_path + ": rows hold " + std::to_string(L) + " scores but sequence " + std::to_string(i + 1) +
+                  " of " + input_path + " has " + std::to_string(bases.size()) + " bases");
+    const float* row = atten.f32() + static_cast<int64_t>(i) * L;
+    in.scores.emplace_back(row, row + bases.size());
+    in.positive.push_back(std::move(bases));
+  }
+  const double total = counts[0] + counts[1] + counts[2] + counts[3];
+  if (total > 0)
+    for (size_t b = 0; b < 4; ++b) in.background[b] = counts[b] / total;
+  return in;
 }
 
 }  // namespace dnabert::models

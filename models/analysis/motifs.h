@@ -21,6 +21,9 @@
 #include <string_view>
 #include <vector>
 
+#include "engine/tensor.h"
+#include "io/data/dataset.h"
+
 namespace dnabert::models {
 
 struct MotifOptions {
@@ -96,5 +99,17 @@ std::vector<std::array<double, 4>> position_frequencies(const std::vector<std::s
 
 // MEME minimal motif format (version 4) for all motifs, Tomtom's input.
 std::string meme_text(const std::vector<Motif>& motifs, const std::array<double, 4>& background);
+
+// find_motifs's inputs from a labelled file and `attention`'s rows for it
+// (float32 [N, L]): the sequences labelled `positive_label` with their scores,
+// the others, and the A/C/G/T frequencies of all (for the MEME file). Throws
+// naming `atten_path` and `input_path` when the array does not fit the file.
+struct MotifInputs {
+  std::vector<std::string> positive, negative;
+  std::vector<std::vector<float>> scores;  // one per positive sequence, one per base
+  std::array<double, 4> background{0.25, 0.25, 0.25, 0.25};
+};
+MotifInputs motif_inputs(const io::LabelledDataset& data, int32_t positive_label, const engine::Tensor& atten,
+                         const std::string& atten_path, const std::string& input_path);
 
 }  // namespace dnabert::models
